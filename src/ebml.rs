@@ -1,0 +1,368 @@
+//! EBML primitives (RFC 8794): variable-size integers, element IDs and sizes,
+//! and the typed payload reads Matroska needs.
+//!
+//! Every reader takes a byte slice that may be incomplete (input arrives in
+//! arbitrary chunks), so "not enough bytes yet" is `Ok(None)`, distinct from
+//! malformed bytes, which are a typed [`EbmlError`]. Nothing here panics on
+//! untrusted input.
+
+use std::fmt;
+
+/// An element's size field when all its value bits are ones: "unknown size",
+/// used by live muxers for Segment and Cluster.
+pub const UNKNOWN_SIZE: Option<u64> = None;
+
+/// Longest element ID Matroska allows (EBMLMaxIDLength default).
+pub const MAX_ID_LEN: usize = 4;
+/// Longest size field (EBMLMaxSizeLength default).
+pub const MAX_SIZE_LEN: usize = 8;
+
+/// Why bytes are not valid EBML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EbmlError {
+    /// A vint's first byte is `0x00`: its length would exceed 8 bytes.
+    InvalidVintLength,
+    /// An element ID longer than 4 bytes, or an ID whose value bits are all
+    /// zeros or all ones (reserved).
+    InvalidId,
+    /// An unsigned integer payload longer than 8 bytes.
+    UintTooLong(u64),
+    /// A float payload that is not 0, 4 or 8 bytes.
+    BadFloatSize(u64),
+    /// A string payload that is not UTF-8.
+    BadString,
+}
+
+impl fmt::Display for EbmlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EbmlError::InvalidVintLength => write!(f, "variable-size integer longer than 8 bytes"),
+            EbmlError::InvalidId => write!(f, "invalid element ID"),
+            EbmlError::UintTooLong(n) => write!(f, "unsigned integer of {n} bytes (max 8)"),
+            EbmlError::BadFloatSize(n) => write!(f, "float of {n} bytes (must be 0, 4 or 8)"),
+            EbmlError::BadString => write!(f, "string is not valid UTF-8"),
+        }
+    }
+}
+
+impl std::error::Error for EbmlError {}
+
+/// Length in bytes of the vint whose first byte is `first`, from its leading
+/// zero bits.
+pub fn vint_len(first: u8) -> Result<usize, EbmlError> {
+    if first == 0 {
+        Err(EbmlError::InvalidVintLength)
+    } else {
+        Ok(first.leading_zeros() as usize + 1)
+    }
+}
+
+/// Reads an element size: `(value, length)` where `value` is `None` for the
+/// all-ones unknown-size marker of any width.
+pub fn read_size(buf: &[u8]) -> Result<Option<(Option<u64>, usize)>, EbmlError> {
+    let Some(&first) = buf.first() else {
+        return Ok(None);
+    };
+    let len = vint_len(first)?;
+    let Some(bytes) = buf.get(..len) else {
+        return Ok(None);
+    };
+    // Drop the length marker bit from the first byte.
+    let mask = if len == 8 { 0 } else { 0xFFu8 >> len };
+    let mut value = u64::from(first & mask);
+    for &b in bytes.iter().skip(1) {
+        value = (value << 8) | u64::from(b);
+    }
+    let all_ones = (1u64 << (7 * len)) - 1;
+    Ok(Some((if value == all_ones { None } else { Some(value) }, len)))
+}
+
+/// Reads an element ID, keeping its length marker bits (the Matroska
+/// convention: Cluster is `0x1F43B675`).
+pub fn read_id(buf: &[u8]) -> Result<Option<(u32, usize)>, EbmlError> {
+    let Some(&first) = buf.first() else {
+        return Ok(None);
+    };
+    let len = vint_len(first).map_err(|_| EbmlError::InvalidId)?;
+    if len > MAX_ID_LEN {
+        return Err(EbmlError::InvalidId);
+    }
+    let Some(bytes) = buf.get(..len) else {
+        return Ok(None);
+    };
+    let id = bytes.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
+    // Value bits all zeros or all ones are reserved.
+    let value_bits = 7 * len as u32;
+    let value = id & ((1u32 << value_bits) - 1);
+    if value == 0 || value == (1u32 << value_bits) - 1 {
+        return Err(EbmlError::InvalidId);
+    }
+    Ok(Some((id, len)))
+}
+
+/// An element's ID and size, as read from the start of its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElementHeader {
+    pub id: u32,
+    /// `None` is unknown size.
+    pub size: Option<u64>,
+    /// Bytes taken by ID and size together.
+    pub header_len: usize,
+}
+
+impl ElementHeader {
+    /// Total element length (header + data) if the size is known and fits.
+    pub fn total_len(&self) -> Option<u64> {
+        self.size.and_then(|s| s.checked_add(self.header_len as u64))
+    }
+}
+
+/// Reads an element header (ID then size).
+pub fn read_element_header(buf: &[u8]) -> Result<Option<ElementHeader>, EbmlError> {
+    let Some((id, id_len)) = read_id(buf)? else {
+        return Ok(None);
+    };
+    let Some((size, size_len)) = read_size(buf.get(id_len..).unwrap_or(&[]))? else {
+        return Ok(None);
+    };
+    Ok(Some(ElementHeader {
+        id,
+        size,
+        header_len: id_len + size_len,
+    }))
+}
+
+/// One child of a fully buffered master element.
+#[derive(Debug, Clone, Copy)]
+pub struct Child<'a> {
+    pub header: ElementHeader,
+    /// Offset of the child's first byte within the parent's data.
+    pub offset: usize,
+    /// The child's data (after its header).
+    pub data: &'a [u8],
+}
+
+impl Child<'_> {
+    /// Offset just past the child within the parent's data.
+    pub fn end(&self) -> usize {
+        self.offset + self.header.header_len + self.data.len()
+    }
+}
+
+/// Iterates the children of a master element whose data is complete in
+/// memory. Yields an error (and then stops) at a malformed child, an
+/// unknown-size child, or one that runs past the parent's end.
+pub fn children(data: &[u8]) -> Children<'_> {
+    Children { data, pos: 0, failed: false }
+}
+
+/// Iterator returned by [`children`].
+pub struct Children<'a> {
+    data: &'a [u8],
+    pos: usize,
+    failed: bool,
+}
+
+/// Why a child of a buffered master element could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildError {
+    Ebml(EbmlError),
+    /// The child's header or data runs past the end of its parent.
+    Overrun,
+    /// A child of unknown size inside a buffered parent.
+    UnknownSize,
+}
+
+impl fmt::Display for ChildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChildError::Ebml(e) => e.fmt(f),
+            ChildError::Overrun => write!(f, "child element runs past its parent"),
+            ChildError::UnknownSize => write!(f, "child element of unknown size"),
+        }
+    }
+}
+
+impl std::error::Error for ChildError {}
+
+impl<'a> Iterator for Children<'a> {
+    type Item = Result<Child<'a>, ChildError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.pos >= self.data.len() {
+            return None;
+        }
+        let rest = self.data.get(self.pos..).unwrap_or(&[]);
+        let result = match read_element_header(rest) {
+            Err(e) => Err(ChildError::Ebml(e)),
+            Ok(None) => Err(ChildError::Overrun),
+            Ok(Some(header)) => match header.total_len() {
+                None if header.size.is_none() => Err(ChildError::UnknownSize),
+                None => Err(ChildError::Overrun),
+                Some(total) => match usize::try_from(total).ok().and_then(|t| rest.get(header.header_len..t)) {
+                    None => Err(ChildError::Overrun),
+                    Some(data) => Ok(Child { header, offset: self.pos, data }),
+                },
+            },
+        };
+        match &result {
+            Ok(child) => self.pos = child.end(),
+            Err(_) => self.failed = true,
+        }
+        Some(result)
+    }
+}
+
+/// Reads a big-endian unsigned integer payload (0–8 bytes; empty is 0).
+pub fn read_uint(data: &[u8]) -> Result<u64, EbmlError> {
+    if data.len() > 8 {
+        return Err(EbmlError::UintTooLong(data.len() as u64));
+    }
+    Ok(data.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+}
+
+/// Reads a float payload (0, 4 or 8 bytes; empty is 0.0).
+pub fn read_float(data: &[u8]) -> Result<f64, EbmlError> {
+    match data.len() {
+        0 => Ok(0.0),
+        4 => Ok(f64::from(f32::from_bits(read_uint(data)? as u32))),
+        8 => Ok(f64::from_bits(read_uint(data)?)),
+        n => Err(EbmlError::BadFloatSize(n as u64)),
+    }
+}
+
+/// Reads a string payload; trailing NUL padding is allowed by EBML and cut.
+pub fn read_string(data: &[u8]) -> Result<&str, EbmlError> {
+    let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    std::str::from_utf8(data.get(..end).unwrap_or(&[])).map_err(|_| EbmlError::BadString)
+}
+
+/// Appends an element ID (its bytes as stored: the marker bits are part of
+/// the ID value).
+pub fn write_id(out: &mut Vec<u8>, id: u32) {
+    let bytes = id.to_be_bytes();
+    let skip = bytes.iter().position(|&b| b != 0).unwrap_or(3);
+    out.extend_from_slice(bytes.get(skip..).unwrap_or(&[]));
+}
+
+/// Appends a known element size in the shortest vint that holds it (never
+/// the all-ones form, which means unknown).
+pub fn write_size(out: &mut Vec<u8>, size: u64) {
+    let len = (1..=MAX_SIZE_LEN)
+        .find(|&len| size < (1u64 << (7 * len)) - 1)
+        .unwrap_or(MAX_SIZE_LEN);
+    let marked = size | (1u64 << (7 * len));
+    let bytes = marked.to_be_bytes();
+    out.extend_from_slice(bytes.get(8 - len..).unwrap_or(&[]));
+}
+
+/// The 8-byte unknown-size marker, the form live muxers write and every
+/// reader accepts.
+pub const UNKNOWN_SIZE_BYTES: [u8; 8] = [0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
+
+/// Appends a whole unsigned-integer element in its shortest form.
+pub fn write_uint_element(out: &mut Vec<u8>, id: u32, value: u64) {
+    let bytes = value.to_be_bytes();
+    let skip = bytes.iter().position(|&b| b != 0).unwrap_or(7);
+    let payload = bytes.get(skip..).unwrap_or(&[]);
+    write_id(out, id);
+    write_size(out, payload.len() as u64);
+    out.extend_from_slice(payload);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_every_width_and_unknown_marker() {
+        for len in 1..=8usize {
+            // All ones at this width: unknown.
+            let mut b = vec![0xFFu8; len];
+            b[0] = if len == 8 { 0x01 } else { (0xFFu8 >> len) | (0x80 >> (len - 1)) };
+            assert_eq!(read_size(&b), Ok(Some((None, len))), "width {len}");
+            // Value 5 at this width.
+            let mut b = vec![0u8; len];
+            b[0] = 0x80 >> (len - 1);
+            b[len - 1] |= 5;
+            assert_eq!(read_size(&b), Ok(Some((Some(5), len))), "width {len}");
+            // Largest known value at this width: all ones minus one.
+            let mut b = vec![0xFFu8; len];
+            b[0] = if len == 8 { 0x01 } else { (0xFFu8 >> len) | (0x80 >> (len - 1)) };
+            b[len - 1] = 0xFE;
+            let max = (1u64 << (7 * len)) - 2;
+            assert_eq!(read_size(&b), Ok(Some((Some(max), len))));
+        }
+        assert_eq!(read_size(&[0x7F, 0xFF]), Ok(Some((None, 2))));
+        assert_eq!(read_size(&[0x3F, 0xFF, 0xFF]), Ok(Some((None, 3))));
+        assert_eq!(read_size(&UNKNOWN_SIZE_BYTES), Ok(Some((None, 8))));
+    }
+
+    #[test]
+    fn size_incomplete_and_invalid() {
+        assert_eq!(read_size(&[]), Ok(None));
+        assert_eq!(read_size(&[0x40]), Ok(None));
+        assert_eq!(read_size(&[0x01, 0, 0]), Ok(None));
+        assert_eq!(read_size(&[0x00, 1, 2]), Err(EbmlError::InvalidVintLength));
+    }
+
+    #[test]
+    fn ids() {
+        assert_eq!(read_id(&[0x1F, 0x43, 0xB6, 0x75]), Ok(Some((0x1F43B675, 4))));
+        assert_eq!(read_id(&[0xA3, 0x00]), Ok(Some((0xA3, 1))));
+        assert_eq!(read_id(&[0x42, 0x82]), Ok(Some((0x4282, 2))));
+        assert_eq!(read_id(&[0x2A, 0xD7]), Ok(None));
+        assert_eq!(read_id(&[0x08, 1, 2, 3, 4]), Err(EbmlError::InvalidId));
+        assert_eq!(read_id(&[0x00]), Err(EbmlError::InvalidId));
+        assert_eq!(read_id(&[0xFF]), Err(EbmlError::InvalidId));
+        assert_eq!(read_id(&[0x80]), Err(EbmlError::InvalidId));
+    }
+
+    #[test]
+    fn element_header() {
+        let h = read_element_header(&[0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.id, 0x1F43B675);
+        assert_eq!(h.size, UNKNOWN_SIZE);
+        assert_eq!(h.header_len, 12);
+        assert_eq!(h.total_len(), None);
+        let h = read_element_header(&[0xE7, 0x81, 0x00]).unwrap().unwrap();
+        assert_eq!((h.id, h.size, h.header_len, h.total_len()), (0xE7, Some(1), 2, Some(3)));
+        assert_eq!(read_element_header(&[0xE7]), Ok(None));
+        assert_eq!(read_element_header(&[0xE7, 0x00]), Err(EbmlError::InvalidVintLength));
+    }
+
+    #[test]
+    fn payloads() {
+        assert_eq!(read_uint(&[]), Ok(0));
+        assert_eq!(read_uint(&[0x0F, 0x42, 0x40]), Ok(1_000_000));
+        assert_eq!(read_uint(&[0; 9]), Err(EbmlError::UintTooLong(9)));
+        assert_eq!(read_float(&[]), Ok(0.0));
+        assert_eq!(read_float(&1.5f32.to_be_bytes()), Ok(1.5));
+        assert_eq!(read_float(&2.25f64.to_be_bytes()), Ok(2.25));
+        assert_eq!(read_float(&[0; 3]), Err(EbmlError::BadFloatSize(3)));
+        assert_eq!(read_string(b"webm"), Ok("webm"));
+        assert_eq!(read_string(b"webm\0\0"), Ok("webm"));
+        assert_eq!(read_string(&[0xFF, 0xFE]), Err(EbmlError::BadString));
+    }
+
+    #[test]
+    fn writers_round_trip() {
+        for v in [0u64, 1, 126, 127, 128, 16382, 16383, 1 << 40, (1 << 56) - 2] {
+            let mut out = Vec::new();
+            write_size(&mut out, v);
+            assert_eq!(read_size(&out), Ok(Some((Some(v), out.len()))), "{v}");
+        }
+        let mut out = Vec::new();
+        write_id(&mut out, 0x1F43B675);
+        write_id(&mut out, 0xE7);
+        assert_eq!(out, [0x1F, 0x43, 0xB6, 0x75, 0xE7]);
+        let mut out = Vec::new();
+        write_uint_element(&mut out, 0xE7, 0);
+        assert_eq!(out, [0xE7, 0x81, 0x00]);
+        let mut out = Vec::new();
+        write_uint_element(&mut out, 0x2AD7B1, 1_000_000);
+        assert_eq!(out, [0x2A, 0xD7, 0xB1, 0x83, 0x0F, 0x42, 0x40]);
+    }
+}

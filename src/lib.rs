@@ -1,0 +1,11 @@
+//! mkvcast: a live HTTP streaming server for Matroska/WebM.
+//!
+//! The data path: [`source`] reads and paces the input, [`segmenter`] cuts
+//! it into a stream header and Cluster segments (with [`ebml`] and
+//! [`matroska`]), [`publisher`] keeps the recent ones and queues them per
+//! client, and [`server`] writes them to HTTP clients from one event loop.
+#![forbid(unsafe_code)]
+
+pub mod ebml;
+pub mod matroska;
+pub mod segmenter;

@@ -1,0 +1,477 @@
+//! The segmenter against an independent Matroska reader (matroska-demuxer),
+//! on every bundled fixture, whole, rechunked, damaged and truncated.
+
+mod common;
+
+use std::path::Path;
+
+use common::{all_fixtures, demux, fixture, DemuxedFrame};
+use mkvcast::ebml;
+use mkvcast::matroska::cluster::read_block_header;
+use mkvcast::matroska::ids;
+use mkvcast::segmenter::{concat, segment_all, Event, Segment, Segmenter, MAX_CLUSTER_BYTES};
+
+fn segments(events: &[Event]) -> Vec<&Segment> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Segment(s) => Some(s),
+            Event::Header(_) => None,
+        })
+        .collect()
+}
+
+fn name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// The first block of `track` in a segment: (is keyframe, relative ts).
+/// SimpleBlock: flag 0x80; BlockGroup: keyframe when it has no
+/// ReferenceBlock.
+fn first_block_of(seg: &Segment, track: u64) -> Option<(bool, u64)> {
+    let h = ebml::read_element_header(&seg.bytes).unwrap().unwrap();
+    assert_eq!(h.id, ids::CLUSTER);
+    assert_eq!(h.total_len(), Some(seg.bytes.len() as u64), "segment has a known, exact size");
+    for c in ebml::children(&seg.bytes[h.header_len..]) {
+        let c = c.unwrap();
+        match c.header.id {
+            ids::SIMPLE_BLOCK => {
+                let b = read_block_header(c.data).unwrap();
+                if b.track == track {
+                    return Some((b.flags & 0x80 != 0, abs(seg, b.relative_timestamp)));
+                }
+            }
+            ids::BLOCK_GROUP => {
+                let mut block = None;
+                let mut referenced = false;
+                for g in ebml::children(c.data) {
+                    let g = g.unwrap();
+                    match g.header.id {
+                        ids::BLOCK => block = read_block_header(g.data),
+                        ids::REFERENCE_BLOCK => referenced = true,
+                        _ => {}
+                    }
+                }
+                let b = block.unwrap();
+                if b.track == track {
+                    return Some((!referenced, abs(seg, b.relative_timestamp)));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn abs(seg: &Segment, relative: i16) -> u64 {
+    (seg.timestamp as i64 + i64::from(relative)) as u64
+}
+
+/// Checks the structure of one segment: Timestamp first, no stale
+/// Position/PrevSize/CRC-32, timestamp fields consistent.
+fn check_segment_structure(seg: &Segment, scale: u64) {
+    let h = ebml::read_element_header(&seg.bytes).unwrap().unwrap();
+    let mut first = true;
+    for c in ebml::children(&seg.bytes[h.header_len..]) {
+        let c = c.unwrap();
+        if first {
+            assert_eq!(c.header.id, ids::TIMESTAMP, "Timestamp is the first child");
+            assert_eq!(ebml::read_uint(c.data).unwrap(), seg.timestamp);
+            first = false;
+        }
+        assert!(
+            !matches!(c.header.id, ids::POSITION | ids::PREV_SIZE | ids::CRC32),
+            "stale child {:X} kept",
+            c.header.id
+        );
+    }
+    assert_eq!(seg.timestamp_ns, seg.timestamp * scale);
+}
+
+#[test]
+fn every_fixture_survives_segmentation_frame_for_frame() {
+    for path in all_fixtures() {
+        let n = name(&path);
+        let input = std::fs::read(&path).unwrap();
+        let (orig, orig_scale) = demux(&input).unwrap_or_else(|e| panic!("{n}: original unreadable: {e}"));
+        let (events, stats) = segment_all(&input, 1 << 20).unwrap();
+        assert!(matches!(events.first(), Some(Event::Header(_))), "{n}: header first");
+        assert_eq!(stats.headers, 1, "{n}");
+        assert_eq!(stats.bytes_skipped, 0, "{n}: nothing skipped in a clean file");
+        let out = concat(&events);
+        let (got, scale) = demux(&out).unwrap_or_else(|e| panic!("{n}: output unreadable: {e}"));
+        assert_eq!(scale, orig_scale, "{n}");
+        assert!(!orig.is_empty(), "{n}");
+        assert_eq!(got.len(), orig.len(), "{n}: frame count");
+        assert_eq!(got, orig, "{n}: frames (track, timestamp, keyframe flag, size)");
+
+        let Event::Header(header) = &events[0] else { unreachable!() };
+        let video = header.video_track();
+        let segs = segments(&events);
+        let mut last_ts = 0;
+        for seg in &segs {
+            check_segment_structure(seg, scale);
+            assert!(seg.timestamp >= last_ts, "{n}: cluster timestamps never go back");
+            last_ts = seg.timestamp;
+            match video {
+                Some(v) => match first_block_of(seg, v) {
+                    Some((k, _)) => assert_eq!(seg.keyframe, k, "{n}: keyframe flag of cluster at {}", seg.timestamp),
+                    None => assert!(!seg.keyframe && !seg.has_video, "{n}"),
+                },
+                None => assert!(seg.keyframe, "{n}: audio-only clusters are all join points"),
+            }
+        }
+        // Every video keyframe starts a segment: for SimpleBlock files the
+        // demuxer's keyframe flags say where they are.
+        if let Some(v) = video {
+            let key_ts: Vec<u64> = orig
+                .iter()
+                .filter(|f| f.track == v && f.keyframe == Some(true))
+                .map(|f| f.timestamp)
+                .collect();
+            if !key_ts.is_empty() {
+                let seg_key_ts: Vec<u64> = segs
+                    .iter()
+                    .filter(|s| s.keyframe)
+                    .map(|s| first_block_of(s, v).unwrap().1)
+                    .collect();
+                assert_eq!(seg_key_ts, key_ts, "{n}: one keyframe segment per video keyframe, at its time");
+            }
+        }
+    }
+}
+
+#[test]
+fn header_is_live() {
+    for path in all_fixtures() {
+        let n = name(&path);
+        let input = std::fs::read(&path).unwrap();
+        let (events, _) = segment_all(&input, 1 << 20).unwrap();
+        let Event::Header(h) = &events[0] else { panic!("{n}") };
+        let hdr = &h.bytes;
+        let ebml_h = ebml::read_element_header(hdr).unwrap().unwrap();
+        assert_eq!(ebml_h.id, ids::EBML);
+        let seg_at = ebml_h.total_len().unwrap() as usize;
+        assert_eq!(&hdr[..seg_at], &input[..seg_at], "{n}: EBML header kept as is");
+        let seg = ebml::read_element_header(&hdr[seg_at..]).unwrap().unwrap();
+        assert_eq!(seg.id, ids::SEGMENT);
+        assert_eq!(seg.size, None, "{n}: Segment has unknown size");
+        let mut level1 = Vec::new();
+        let mut pos = seg_at + seg.header_len;
+        while pos < hdr.len() {
+            let e = ebml::read_element_header(&hdr[pos..]).unwrap().unwrap();
+            let end = pos + e.total_len().unwrap() as usize;
+            if e.id == ids::INFO {
+                for c in ebml::children(&hdr[pos + e.header_len..end]) {
+                    let id = c.unwrap().header.id;
+                    assert!(id != ids::DURATION && id != ids::CRC32, "{n}: Info keeps {id:X}");
+                }
+            }
+            level1.push(e.id);
+            pos = end;
+        }
+        assert_eq!(pos, hdr.len());
+        assert!(level1.contains(&ids::INFO) && level1.contains(&ids::TRACKS), "{n}");
+        for id in level1 {
+            assert!(
+                matches!(id, ids::INFO | ids::TRACKS | ids::CHAPTERS | ids::ATTACHMENTS | ids::TAGS),
+                "{n}: {id:X} must not be in a live header"
+            );
+        }
+        let doc = if n.ends_with(".webm") { "webm" } else { "matroska" };
+        assert_eq!(h.doc_type, doc, "{n}");
+        let ct = h.content_type();
+        match n.as_str() {
+            "opus_only.webm" => assert_eq!(ct, "audio/webm"),
+            _ if doc == "webm" => assert_eq!(ct, "video/webm"),
+            _ => assert_eq!(ct, "video/x-matroska"),
+        }
+        let first = [&hdr[..], &segments(&events)[0].bytes[..]].concat();
+        let m = matroska_demuxer::MatroskaFile::open(std::io::Cursor::new(first)).unwrap();
+        assert_eq!(m.info().duration(), None, "{n}: no Duration in a live stream");
+    }
+}
+
+#[test]
+fn chunking_does_not_change_output() {
+    for path in all_fixtures() {
+        let n = name(&path);
+        let input = std::fs::read(&path).unwrap();
+        let (whole, _) = segment_all(&input, input.len()).unwrap();
+        let whole_bytes = concat(&whole);
+        let whole_cuts: Vec<usize> = segments(&whole).iter().map(|s| s.len()).collect();
+        for chunk in [1, 7, 4096] {
+            let (ev, _) = segment_all(&input, chunk).unwrap();
+            assert_eq!(concat(&ev), whole_bytes, "{n}: chunk {chunk}");
+            let cuts: Vec<usize> = segments(&ev).iter().map(|s| s.len()).collect();
+            assert_eq!(cuts, whole_cuts, "{n}: chunk {chunk} segment boundaries");
+        }
+    }
+}
+
+#[test]
+fn unknown_size_clusters_get_a_known_size() {
+    let input = std::fs::read(fixture("gst_streamable.webm")).unwrap();
+    // The fixture really has unknown-size clusters: 1F43B675 01FFFFFFFFFFFFFF.
+    let marker = [0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
+    assert!(input.windows(marker.len()).any(|w| w == marker));
+    let (events, _) = segment_all(&input, 4096).unwrap();
+    let segs = segments(&events);
+    assert!(segs.len() >= 3);
+    for s in segs {
+        let h = ebml::read_element_header(&s.bytes).unwrap().unwrap();
+        assert_eq!(h.total_len(), Some(s.bytes.len() as u64));
+    }
+}
+
+#[test]
+fn crc32_is_removed_from_ffmpeg_matroska() {
+    let input = std::fs::read(fixture("h264_flac.mkv")).unwrap();
+    let (events, _) = segment_all(&input, 4096).unwrap();
+    let out = concat(&events);
+    // ffmpeg writes a CRC-32 (BF 84 + 4 bytes) first in Info and Clusters.
+    let crc_in = input.windows(2).filter(|w| w == &[0xBF, 0x84]).count();
+    assert!(crc_in >= 3, "fixture should carry CRC-32 elements, found {crc_in}");
+    for s in segments(&events) {
+        check_segment_structure(s, 1_000_000);
+    }
+    assert!(demux(&out).is_ok());
+}
+
+#[test]
+fn clusters_with_several_keyframes_are_split_at_each() {
+    let input = std::fs::read(fixture("multi_keyframe.webm")).unwrap();
+    let (events, stats) = segment_all(&input, 4096).unwrap();
+    assert!(stats.splits >= 3, "{stats:?}");
+    let segs = segments(&events);
+    assert!(segs.iter().filter(|s| s.has_video).all(|s| s.keyframe));
+}
+
+#[test]
+fn long_gop_clusters_start_mid_gop() {
+    let input = std::fs::read(fixture("long_gop.webm")).unwrap();
+    let (events, _) = segment_all(&input, 4096).unwrap();
+    let segs = segments(&events);
+    let keys = segs.iter().filter(|s| s.keyframe).count();
+    assert!(keys >= 2 && keys * 2 < segs.len(), "{keys} of {}", segs.len());
+}
+
+#[test]
+fn second_ebml_header_is_a_new_stream() {
+    let a = std::fs::read(fixture("vp8_vorbis.webm")).unwrap();
+    let b = std::fs::read(fixture("opus_only.webm")).unwrap();
+    let joined = [a.clone(), b.clone(), a.clone()].concat();
+    let (events, stats) = segment_all(&joined, 1000).unwrap();
+    let headers: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Header(h) => Some(h.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(headers.len(), 3, "{stats:?}");
+    assert!(!headers[0].same_tracks(&headers[1]));
+    assert!(headers[0].same_tracks(&headers[2]));
+    let (sa, _) = segment_all(&a, 1000).unwrap();
+    let (sb, _) = segment_all(&b, 1000).unwrap();
+    assert_eq!(segments(&events).len(), 2 * segments(&sa).len() + segments(&sb).len());
+    assert_eq!(stats.bytes_skipped, 0);
+}
+
+/// Media time of the first real Cluster at or after `from` in `input`.
+fn first_cluster_after(input: &[u8], from: usize) -> Option<u64> {
+    (from..input.len().saturating_sub(16)).find_map(|at| {
+        let h = ebml::read_element_header(&input[at..]).ok()??;
+        if h.id != ids::CLUSTER {
+            return None;
+        }
+        let mut pos = at + h.header_len;
+        loop {
+            let c = ebml::read_element_header(&input[pos..]).ok()??;
+            match c.id {
+                ids::TIMESTAMP => {
+                    return ebml::read_uint(&input[pos + c.header_len..pos + c.header_len + c.size? as usize]).ok()
+                }
+                ids::CRC32 | ids::VOID => pos += c.total_len()? as usize,
+                _ => return None,
+            }
+        }
+    })
+}
+
+/// Frames with timestamps at or after `t`, per track order.
+fn frames_from(frames: &[DemuxedFrame], t: u64) -> Vec<DemuxedFrame> {
+    frames.iter().filter(|f| f.timestamp >= t).cloned().collect()
+}
+
+#[test]
+fn damaged_middle_resyncs_and_keeps_what_follows() {
+    for path in all_fixtures() {
+        let n = name(&path);
+        let input = std::fs::read(&path).unwrap();
+        let (orig, _) = demux(&input).unwrap();
+        for (fraction, len, fill) in [(0.4, 3000usize, 0u8), (0.55, 200, 0xA5), (0.7, 40_000, 0x1F)] {
+            let at = (input.len() as f64 * fraction) as usize;
+            let end = (at + len).min(input.len());
+            let mut bad = input.clone();
+            for (i, b) in bad[at..end].iter_mut().enumerate() {
+                *b = if fill == 0xA5 { (i as u8).wrapping_mul(31) ^ fill } else { fill };
+            }
+            let Some(after) = first_cluster_after(&input, end) else { continue };
+            for chunk in [1000, 65536] {
+                let (events, stats) = segment_all(&bad, chunk).unwrap();
+                let out = concat(&events);
+                let (got, _) = demux(&out).unwrap_or_else(|e| panic!("{n}: damaged output unreadable: {e}"));
+                let _ = stats;
+                // Allow a second of interleave around the first good cluster.
+                let t = after + 1000;
+                assert_eq!(frames_from(&got, t), frames_from(&orig, t), "{n}: frames after the damage at {at}");
+            }
+        }
+    }
+}
+
+#[test]
+fn truncated_input_ends_with_the_segments_it_completed() {
+    for path in all_fixtures() {
+        let n = name(&path);
+        let input = std::fs::read(&path).unwrap();
+        let (full, _) = segment_all(&input, 1 << 20).unwrap();
+        let full_segs = segments(&full);
+        let streamable = n == "gst_streamable.webm";
+        for fraction in [0.1, 0.33, 0.5, 0.77, 0.999] {
+            let cut = (input.len() as f64 * fraction) as usize;
+            let (events, _) = segment_all(&input[..cut], 4096).unwrap();
+            let segs = segments(&events);
+            // Known-size clusters: exactly a prefix. Unknown-size: all but
+            // the last (which is emitted with the blocks it completed).
+            let exact = if streamable { segs.len().saturating_sub(1) } else { segs.len() };
+            assert!(segs.len() <= full_segs.len(), "{n}");
+            for (a, b) in segs[..exact].iter().zip(&full_segs) {
+                assert_eq!(a, b, "{n}: cut at {cut}");
+            }
+            if !segs.is_empty() {
+                demux(&concat(&events)).unwrap_or_else(|e| panic!("{n}: cut at {cut}: {e}"));
+            }
+        }
+    }
+}
+
+/// Deterministic xorshift, so failures reproduce.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn random_mutations_never_panic_and_stay_bounded() {
+    let inputs: Vec<Vec<u8>> = all_fixtures()
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .filter(|d| d.len() < 600_000)
+        .collect();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for round in 0..3000 {
+        let src = &inputs[round % inputs.len()];
+        let mut data = src.clone();
+        for _ in 0..1 + rng.below(8) {
+            let at = rng.below(data.len());
+            match rng.below(6) {
+                0 => data[at] ^= 1 << rng.below(8),
+                1 => data[at] = rng.next() as u8,
+                2 => {
+                    let end = (at + rng.below(64)).min(data.len());
+                    data.drain(at..end);
+                }
+                3 => {
+                    let junk: Vec<u8> = (0..rng.below(64)).map(|_| rng.next() as u8).collect();
+                    data.splice(at..at, junk);
+                }
+                4 => {
+                    let end = (at + rng.below(4096)).min(data.len());
+                    data[at..end].fill(0);
+                }
+                _ => data.truncate(at.max(1)),
+            }
+            if data.is_empty() {
+                break;
+            }
+        }
+        let chunk = 1 + rng.below(9000);
+        let mut seg = Segmenter::new();
+        let mut out = Vec::new();
+        for c in data.chunks(chunk) {
+            if seg.feed(c, &mut out).is_err() {
+                break;
+            }
+            assert!(seg.buffered() <= MAX_CLUSTER_BYTES + chunk);
+            out.clear();
+        }
+        let _ = seg.finish(&mut out);
+    }
+}
+
+#[test]
+fn oversized_clusters_are_skipped_without_buffering() {
+    let input = std::fs::read(fixture("vp8_vorbis.webm")).unwrap();
+    let (events, _) = segment_all(&input, 1 << 20).unwrap();
+    let Event::Header(h) = &events[0] else { panic!() };
+    let good: Vec<u8> = segments(&events).iter().flat_map(|s| s.bytes.to_vec()).collect();
+
+    // A cluster of unknown size that never ends, then good clusters.
+    let mut stream = h.bytes.to_vec();
+    stream.extend_from_slice(&[0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+    stream.extend_from_slice(&[0xE7, 0x81, 0x00]);
+    let block_len = 1 << 20;
+    let mut seg = Segmenter::new();
+    let mut out = Vec::new();
+    seg.feed(&stream, &mut out).unwrap();
+    // SimpleBlock with an 8-byte size field of 1 MiB.
+    let block = [0xA3, 0x01, 0, 0, 0, 0, 0x10, 0, 0];
+    let mut payload = vec![0u8; block_len];
+    payload[..4].copy_from_slice(&[0x81, 0x00, 0x00, 0x80]);
+    for _ in 0..(MAX_CLUSTER_BYTES / block_len + 4) {
+        seg.feed(&block, &mut out).unwrap();
+        seg.feed(&payload, &mut out).unwrap();
+        assert!(seg.buffered() <= MAX_CLUSTER_BYTES + block_len + 16);
+    }
+    // A known-size cluster claiming 1 TiB is skipped by size, not buffered.
+    let mut huge = vec![0x1F, 0x43, 0xB6, 0x75, 0x01, 0, 0, 0x01, 0, 0, 0, 0];
+    huge.extend_from_slice(&[0xE7, 0x81, 0x00]);
+    let mut seg2 = Segmenter::new();
+    let mut out2 = Vec::new();
+    seg2.feed(&h.bytes, &mut out2).unwrap();
+    seg2.feed(&huge, &mut out2).unwrap();
+    for _ in 0..8 {
+        seg2.feed(&payload, &mut out2).unwrap();
+        assert!(seg2.buffered() < 64, "skipped bytes are not buffered");
+    }
+    // After the oversized cluster, the good clusters still come through.
+    seg.feed(&good, &mut out).unwrap();
+    seg.finish(&mut out).unwrap();
+    let n_good = segments(&events).len();
+    let got = out.iter().filter(|e| matches!(e, Event::Segment(_))).count();
+    assert!(got >= n_good - 1, "{got} of {n_good} good clusters after an oversized one");
+    assert!(seg.stats().bytes_skipped >= MAX_CLUSTER_BYTES as u64);
+}
+
+#[test]
+fn not_matroska_is_a_clear_error() {
+    let junk: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let err = segment_all(&junk, 4096).unwrap_err();
+    assert!(err.to_string().contains("not Matroska"), "{err}");
+    let mut mp4 = vec![0, 0, 0, 0x20];
+    mp4.extend_from_slice(b"ftypisom");
+    mp4.resize(100_000, 0);
+    assert!(segment_all(&mp4, 4096).is_err());
+    let (events, _) = segment_all(&[], 4096).unwrap();
+    assert!(events.is_empty());
+}
