@@ -74,7 +74,10 @@ pub fn read_size(buf: &[u8]) -> Result<Option<(Option<u64>, usize)>, EbmlError> 
         value = (value << 8) | u64::from(b);
     }
     let all_ones = (1u64 << (7 * len)) - 1;
-    Ok(Some((if value == all_ones { None } else { Some(value) }, len)))
+    Ok(Some((
+        if value == all_ones { None } else { Some(value) },
+        len,
+    )))
 }
 
 /// Reads an element ID, keeping its length marker bits (the Matroska
@@ -113,7 +116,8 @@ pub struct ElementHeader {
 impl ElementHeader {
     /// Total element length (header + data) if the size is known and fits.
     pub fn total_len(&self) -> Option<u64> {
-        self.size.and_then(|s| s.checked_add(self.header_len as u64))
+        self.size
+            .and_then(|s| s.checked_add(self.header_len as u64))
     }
 }
 
@@ -153,7 +157,11 @@ impl Child<'_> {
 /// memory. Yields an error (and then stops) at a malformed child, an
 /// unknown-size child, or one that runs past the parent's end.
 pub fn children(data: &[u8]) -> Children<'_> {
-    Children { data, pos: 0, failed: false }
+    Children {
+        data,
+        pos: 0,
+        failed: false,
+    }
 }
 
 /// Iterator returned by [`children`].
@@ -199,9 +207,16 @@ impl<'a> Iterator for Children<'a> {
             Ok(Some(header)) => match header.total_len() {
                 None if header.size.is_none() => Err(ChildError::UnknownSize),
                 None => Err(ChildError::Overrun),
-                Some(total) => match usize::try_from(total).ok().and_then(|t| rest.get(header.header_len..t)) {
+                Some(total) => match usize::try_from(total)
+                    .ok()
+                    .and_then(|t| rest.get(header.header_len..t))
+                {
                     None => Err(ChildError::Overrun),
-                    Some(data) => Ok(Child { header, offset: self.pos, data }),
+                    Some(data) => Ok(Child {
+                        header,
+                        offset: self.pos,
+                        data,
+                    }),
                 },
             },
         };
@@ -279,7 +294,11 @@ mod tests {
         for len in 1..=8usize {
             // All ones at this width: unknown.
             let mut b = vec![0xFFu8; len];
-            b[0] = if len == 8 { 0x01 } else { (0xFFu8 >> len) | (0x80 >> (len - 1)) };
+            b[0] = if len == 8 {
+                0x01
+            } else {
+                (0xFFu8 >> len) | (0x80 >> (len - 1))
+            };
             assert_eq!(read_size(&b), Ok(Some((None, len))), "width {len}");
             // Value 5 at this width.
             let mut b = vec![0u8; len];
@@ -288,7 +307,11 @@ mod tests {
             assert_eq!(read_size(&b), Ok(Some((Some(5), len))), "width {len}");
             // Largest known value at this width: all ones minus one.
             let mut b = vec![0xFFu8; len];
-            b[0] = if len == 8 { 0x01 } else { (0xFFu8 >> len) | (0x80 >> (len - 1)) };
+            b[0] = if len == 8 {
+                0x01
+            } else {
+                (0xFFu8 >> len) | (0x80 >> (len - 1))
+            };
             b[len - 1] = 0xFE;
             let max = (1u64 << (7 * len)) - 2;
             assert_eq!(read_size(&b), Ok(Some((Some(max), len))));
@@ -308,7 +331,10 @@ mod tests {
 
     #[test]
     fn ids() {
-        assert_eq!(read_id(&[0x1F, 0x43, 0xB6, 0x75]), Ok(Some((0x1F43B675, 4))));
+        assert_eq!(
+            read_id(&[0x1F, 0x43, 0xB6, 0x75]),
+            Ok(Some((0x1F43B675, 4)))
+        );
         assert_eq!(read_id(&[0xA3, 0x00]), Ok(Some((0xA3, 1))));
         assert_eq!(read_id(&[0x42, 0x82]), Ok(Some((0x4282, 2))));
         assert_eq!(read_id(&[0x2A, 0xD7]), Ok(None));
@@ -320,17 +346,25 @@ mod tests {
 
     #[test]
     fn element_header() {
-        let h = read_element_header(&[0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
-            .unwrap()
-            .unwrap();
+        let h = read_element_header(&[
+            0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        ])
+        .unwrap()
+        .unwrap();
         assert_eq!(h.id, 0x1F43B675);
         assert_eq!(h.size, UNKNOWN_SIZE);
         assert_eq!(h.header_len, 12);
         assert_eq!(h.total_len(), None);
         let h = read_element_header(&[0xE7, 0x81, 0x00]).unwrap().unwrap();
-        assert_eq!((h.id, h.size, h.header_len, h.total_len()), (0xE7, Some(1), 2, Some(3)));
+        assert_eq!(
+            (h.id, h.size, h.header_len, h.total_len()),
+            (0xE7, Some(1), 2, Some(3))
+        );
         assert_eq!(read_element_header(&[0xE7]), Ok(None));
-        assert_eq!(read_element_header(&[0xE7, 0x00]), Err(EbmlError::InvalidVintLength));
+        assert_eq!(
+            read_element_header(&[0xE7, 0x00]),
+            Err(EbmlError::InvalidVintLength)
+        );
     }
 
     #[test]

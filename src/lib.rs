@@ -7,5 +7,9 @@
 #![forbid(unsafe_code)]
 
 pub mod ebml;
+pub mod logging;
 pub mod matroska;
+pub mod publisher;
 pub mod segmenter;
+pub mod server;
+pub mod source;

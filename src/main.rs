@@ -1,1 +1,179 @@
-fn main() {}
+//! `mkvcast`: the command line. Everything else lives in the library.
+#![forbid(unsafe_code)]
+
+use std::io::IsTerminal;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use argh::FromArgs;
+use mkvcast::server::{self, Config, Server};
+use mkvcast::source::{self, Input, SourceOptions};
+
+/// Live HTTP streaming of Matroska/WebM. Reads one input in real time (paced
+/// by its own timestamps) and serves it to every HTTP client, each starting
+/// on a keyframe. Open http://HOST:PORT/ in a browser, ffplay or mpv.
+#[derive(FromArgs, Debug)]
+struct Args {
+    /// the input: a Matroska/WebM file, `-` for stdin, or an http:// URL
+    /// (default: stdin when it is not a terminal)
+    #[argh(positional)]
+    input: Option<String>,
+
+    /// address to listen on, e.g. 127.0.0.1:8080 or [::]:9000; repeat for
+    /// several (default: port 8080 on all IPv4 and IPv6 addresses)
+    #[argh(option)]
+    listen: Vec<String>,
+
+    /// most viewers streaming at once; more get 503 (default 16)
+    #[argh(option, default = "16")]
+    max_clients: usize,
+
+    /// recent media kept for joiners, in ms; it always reaches back to the
+    /// newest keyframe (default 3000)
+    #[argh(option, default = "3000")]
+    buffer_ms: u64,
+
+    /// publish clusters as fast as they are read, for inputs that are
+    /// already live (default: pace by the media's timestamps)
+    #[argh(switch)]
+    no_pace: bool,
+
+    /// start a file again at its end, with continuous timestamps, forever
+    #[argh(switch, long = "loop")]
+    looping: bool,
+
+    /// media a slow client may have queued before it skips ahead to the
+    /// next keyframe, in ms (default 10000)
+    #[argh(option, default = "10000")]
+    client_queue_ms: u64,
+
+    /// time allowed to send a complete request, in ms (default 10000)
+    #[argh(option, default = "10000")]
+    request_timeout_ms: u64,
+
+    /// close a client that takes no data for this long, in ms (default 30000)
+    #[argh(option, default = "30000")]
+    stall_timeout_ms: u64,
+}
+
+/// argh takes a lone `-` for an option; it stands in for stdin here.
+const STDIN_ARG: &str = "\u{0}stdin";
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let cmd = argv
+        .first()
+        .map_or("mkvcast", |s| s.rsplit('/').next().unwrap_or(s));
+    let rest: Vec<&str> = argv
+        .iter()
+        .skip(1)
+        .map(|a| if a == "-" { STDIN_ARG } else { a.as_str() })
+        .collect();
+    let args = match Args::from_args(&[cmd], &rest) {
+        Ok(a) => a,
+        Err(e) => {
+            let failed = e.status.is_err();
+            if failed {
+                eprintln!("{}", e.output.trim_end());
+                eprintln!("Run {cmd} --help for more information.");
+                return ExitCode::FAILURE;
+            }
+            println!("{}", e.output);
+            return ExitCode::SUCCESS;
+        }
+    };
+    mkvcast::logging::init(log::LevelFilter::Info);
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mkvcast: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn listen_addrs(specs: &[String]) -> Result<Vec<SocketAddr>, String> {
+    if specs.is_empty() {
+        // [::] accepts IPv4 too on Linux (dual stack); fall back to IPv4 only
+        // where IPv6 is off.
+        let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 8080);
+        if std::net::TcpListener::bind(v6).is_ok() {
+            return Ok(vec![v6]);
+        }
+        return Ok(vec![SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            8080,
+        )]);
+    }
+    specs
+        .iter()
+        .map(|s| {
+            s.parse::<SocketAddr>()
+                .or_else(|_| {
+                    s.parse::<u16>()
+                        .map(|p| SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), p))
+                })
+                .map_err(|_| {
+                    format!(
+                        "--listen {s:?}: expected ADDRESS:PORT such as 127.0.0.1:8080 or [::]:8080"
+                    )
+                })
+        })
+        .collect()
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let input = match args.input.as_deref() {
+        Some(STDIN_ARG) => Input::Stdin,
+        Some(arg) => Input::parse(arg).map_err(|e| e.to_string())?,
+        None if !std::io::stdin().is_terminal() => Input::Stdin,
+        None => {
+            return Err(
+                "no input given: name a file, `-` for stdin, or an http:// URL (see --help)".into(),
+            )
+        }
+    };
+    if args.looping && !matches!(input, Input::File(_)) {
+        return Err("--loop needs a file input (stdin and URLs cannot start again)".into());
+    }
+    if args.max_clients == 0 {
+        return Err("--max-clients must be at least 1".into());
+    }
+    let addrs = listen_addrs(&args.listen)?;
+    let reader = input.open().map_err(|e| e.to_string())?;
+    let listeners = server::bind(&addrs).map_err(|e| e.to_string())?;
+    for l in &listeners {
+        if let Ok(a) = l.local_addr() {
+            log::info!("listening on http://{a}/");
+        }
+    }
+    let (poll, waker) = server::poll_and_waker().map_err(|e| e.to_string())?;
+    let (tx, rx) = mpsc::channel();
+    log::info!("reading {}", input.name());
+    let options = SourceOptions {
+        pace: !args.no_pace,
+        looping: args.looping,
+    };
+    let input_waker = waker.clone();
+    source::spawn(input, reader, options, move |ev| {
+        if tx.send(ev).is_ok() {
+            let _ = input_waker.wake();
+        }
+    });
+    let config = Config {
+        max_clients: args.max_clients,
+        buffer_ms: args.buffer_ms,
+        client_queue_ms: args.client_queue_ms,
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        stall_timeout: Duration::from_millis(args.stall_timeout_ms),
+        ..Config::default()
+    };
+    let server = Server::new(poll, waker, listeners, rx, config).map_err(|e| e.to_string())?;
+    let result = server.run();
+    if result.is_ok() {
+        log::info!("done");
+    }
+    result
+}

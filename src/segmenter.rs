@@ -56,11 +56,17 @@ impl std::fmt::Display for SegmenterError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SegmenterError::NotMatroska => {
-                write!(f, "input is not Matroska/WebM (no EBML header in its first {MAX_LEADING_GARBAGE} bytes)")
+                write!(
+                    f,
+                    "input is not Matroska/WebM (no EBML header at its start)"
+                )
             }
             SegmenterError::Header(e) => write!(f, "unusable stream header: {e}"),
             SegmenterError::HeaderTooLarge(n) => {
-                write!(f, "stream header of {n} bytes exceeds the {MAX_HEADER_BYTES}-byte limit")
+                write!(
+                    f,
+                    "stream header of {n} bytes exceeds the {MAX_HEADER_BYTES}-byte limit"
+                )
             }
         }
     }
@@ -188,9 +194,17 @@ impl Segmenter {
     /// the children it completed; a truncated element is dropped.
     pub fn finish(&mut self, out: &mut Vec<Event>) -> Result<(), SegmenterError> {
         self.run(out)?;
+        if !self.seen_ebml && self.stats.bytes_in > 0 {
+            return Err(SegmenterError::NotMatroska);
+        }
         // An unknown-size Cluster legitimately ends with the input; a
         // known-size one cut short is incomplete and dropped below.
-        if let State::Cluster(ClusterScan { header_len, end: None, pos }) = self.state {
+        if let State::Cluster(ClusterScan {
+            header_len,
+            end: None,
+            pos,
+        }) = self.state
+        {
             if pos > header_len {
                 self.emit_cluster(header_len, pos, false, out);
             }
@@ -338,7 +352,9 @@ impl Segmenter {
                     Some(t) => match usize::try_from(t) {
                         Ok(t) if t <= MAX_CLUSTER_BYTES => Some(t),
                         _ => {
-                            log::warn!("skipping a cluster of {t} bytes (limit {MAX_CLUSTER_BYTES})");
+                            log::warn!(
+                                "skipping a cluster of {t} bytes (limit {MAX_CLUSTER_BYTES})"
+                            );
                             self.stats.bytes_skipped += t;
                             self.state = State::Skip(t);
                             return Ok(true);
@@ -353,15 +369,24 @@ impl Segmenter {
                 });
                 Ok(true)
             }
-            ids::INFO | ids::TRACKS | ids::CHAPTERS | ids::ATTACHMENTS | ids::TAGS if self.builder.is_some() => {
+            ids::INFO | ids::TRACKS | ids::CHAPTERS | ids::ATTACHMENTS | ids::TAGS
+                if self.builder.is_some() =>
+            {
                 self.read_header_element(h)
             }
             ids::SEGMENT => {
                 self.buf.advance(h.header_len);
                 Ok(true)
             }
-            ids::SEEK_HEAD | ids::CUES | ids::VOID | ids::CRC32 | ids::INFO | ids::TRACKS | ids::CHAPTERS
-            | ids::ATTACHMENTS | ids::TAGS => match h.total_len() {
+            ids::SEEK_HEAD
+            | ids::CUES
+            | ids::VOID
+            | ids::CRC32
+            | ids::INFO
+            | ids::TRACKS
+            | ids::CHAPTERS
+            | ids::ATTACHMENTS
+            | ids::TAGS => match h.total_len() {
                 Some(t) if t <= MAX_SKIP_BYTES || self.builder.is_some() => {
                     self.state = State::Skip(t);
                     Ok(true)
@@ -385,7 +410,11 @@ impl Segmenter {
         };
         let total = match h.total_len() {
             Some(t) => t,
-            None => return Err(HeaderError::Element("header element", ebml::ChildError::UnknownSize).into()),
+            None => {
+                return Err(
+                    HeaderError::Element("header element", ebml::ChildError::UnknownSize).into(),
+                )
+            }
         };
         let new_size = builder.size() as u64 + total;
         if new_size > MAX_HEADER_BYTES as u64 {
@@ -428,7 +457,11 @@ impl Segmenter {
         Ok(true)
     }
 
-    fn start_stream(&mut self, builder: HeaderBuilder, out: &mut Vec<Event>) -> Result<(), HeaderError> {
+    fn start_stream(
+        &mut self,
+        builder: HeaderBuilder,
+        out: &mut Vec<Event>,
+    ) -> Result<(), HeaderError> {
         let header = Arc::new(builder.finish()?);
         self.ctx = TrackContext {
             timestamp_scale: header.timestamp_scale,
@@ -475,7 +508,9 @@ impl Segmenter {
             };
             if ids::ends_cluster(child.id) {
                 if end.is_some() {
-                    log::warn!("cluster cut short by a new level-1 element: keeping its complete blocks");
+                    log::warn!(
+                        "cluster cut short by a new level-1 element: keeping its complete blocks"
+                    );
                 }
                 self.emit_cluster(header_len, pos, false, out);
                 return true;
@@ -494,7 +529,9 @@ impl Segmenter {
             if child_end > MAX_CLUSTER_BYTES {
                 // Only an unknown-size cluster gets here (a known size over
                 // the cap is skipped by size): drop it and look for the next.
-                log::warn!("dropping a cluster of unknown size longer than {MAX_CLUSTER_BYTES} bytes");
+                log::warn!(
+                    "dropping a cluster of unknown size longer than {MAX_CLUSTER_BYTES} bytes"
+                );
                 self.skip_bytes(pos);
                 self.lose_sync();
                 return true;
@@ -511,12 +548,25 @@ impl Segmenter {
     }
 
     /// Emits the Cluster at `buf[..len]` (its valid children end at `len`).
-    fn emit_cluster(&mut self, header_len: usize, len: usize, reusable: bool, out: &mut Vec<Event>) {
+    fn emit_cluster(
+        &mut self,
+        header_len: usize,
+        len: usize,
+        reusable: bool,
+        out: &mut Vec<Event>,
+    ) {
         let raw = self.buf.split_to(len).freeze();
         self.state = State::Level1;
         self.flush_skip_log("before a cluster");
         let mut segments = std::mem::take(&mut self.scratch);
-        match cluster::segment_cluster(&raw, header_len, header_len..len, reusable, &self.ctx, &mut segments) {
+        match cluster::segment_cluster(
+            &raw,
+            header_len,
+            header_len..len,
+            reusable,
+            &self.ctx,
+            &mut segments,
+        ) {
             Ok(()) => {
                 self.stats.splits += segments.len().saturating_sub(1) as u64;
                 for s in segments.drain(..) {
@@ -542,7 +592,9 @@ impl Segmenter {
             self.keyframe_warned = false;
             return;
         }
-        let since = s.timestamp_ns.saturating_sub(self.last_keyframe_ns.unwrap_or(0));
+        let since = s
+            .timestamp_ns
+            .saturating_sub(self.last_keyframe_ns.unwrap_or(0));
         if since > KEYFRAME_WARN_NS && !self.keyframe_warned {
             self.keyframe_warned = true;
             log::warn!(
@@ -560,7 +612,8 @@ impl Segmenter {
         // Only bytes before `pos` decide, so the outcome does not depend on
         // how the input was chunked.
         let damaged = self.buf.get(..pos).unwrap_or(&[]);
-        let inner = (1..pos).find(|&at| cluster_start_at(damaged.get(at..).unwrap_or(&[])) == Some(true));
+        let inner =
+            (1..pos).find(|&at| cluster_start_at(damaged.get(at..).unwrap_or(&[])) == Some(true));
         match inner {
             Some(at) => {
                 log::warn!("cluster damaged: another cluster starts inside it, {at} bytes in; resyncing there");
@@ -631,7 +684,10 @@ impl Segmenter {
 
     fn flush_skip_log(&mut self, context: &str) {
         if self.skipped_run > 0 {
-            log::warn!("skipped {} bytes of damaged or unknown input {context}", self.skipped_run);
+            log::warn!(
+                "skipped {} bytes of damaged or unknown input {context}",
+                self.skipped_run
+            );
             self.skipped_run = 0;
         }
     }
@@ -663,7 +719,9 @@ fn cluster_start_at(b: &[u8]) -> Option<bool> {
         };
         match (c.id, c.size) {
             (ids::TIMESTAMP, Some(1..=8)) => return Some(true),
-            (ids::CRC32, Some(4)) | (ids::VOID, Some(0..=64)) => pos += c.header_len + c.size.unwrap_or(0) as usize,
+            (ids::CRC32, Some(4)) | (ids::VOID, Some(0..=64)) => {
+                pos += c.header_len + c.size.unwrap_or(0) as usize
+            }
             _ => return Some(false),
         }
     }

@@ -31,7 +31,11 @@ fn name(p: &Path) -> String {
 fn first_block_of(seg: &Segment, track: u64) -> Option<(bool, u64)> {
     let h = ebml::read_element_header(&seg.bytes).unwrap().unwrap();
     assert_eq!(h.id, ids::CLUSTER);
-    assert_eq!(h.total_len(), Some(seg.bytes.len() as u64), "segment has a known, exact size");
+    assert_eq!(
+        h.total_len(),
+        Some(seg.bytes.len() as u64),
+        "segment has a known, exact size"
+    );
     for c in ebml::children(&seg.bytes[h.header_len..]) {
         let c = c.unwrap();
         match c.header.id {
@@ -93,29 +97,48 @@ fn every_fixture_survives_segmentation_frame_for_frame() {
     for path in all_fixtures() {
         let n = name(&path);
         let input = std::fs::read(&path).unwrap();
-        let (orig, orig_scale) = demux(&input).unwrap_or_else(|e| panic!("{n}: original unreadable: {e}"));
+        let (orig, orig_scale) =
+            demux(&input).unwrap_or_else(|e| panic!("{n}: original unreadable: {e}"));
         let (events, stats) = segment_all(&input, 1 << 20).unwrap();
-        assert!(matches!(events.first(), Some(Event::Header(_))), "{n}: header first");
+        assert!(
+            matches!(events.first(), Some(Event::Header(_))),
+            "{n}: header first"
+        );
         assert_eq!(stats.headers, 1, "{n}");
-        assert_eq!(stats.bytes_skipped, 0, "{n}: nothing skipped in a clean file");
+        assert_eq!(
+            stats.bytes_skipped, 0,
+            "{n}: nothing skipped in a clean file"
+        );
         let out = concat(&events);
         let (got, scale) = demux(&out).unwrap_or_else(|e| panic!("{n}: output unreadable: {e}"));
         assert_eq!(scale, orig_scale, "{n}");
         assert!(!orig.is_empty(), "{n}");
         assert_eq!(got.len(), orig.len(), "{n}: frame count");
-        assert_eq!(got, orig, "{n}: frames (track, timestamp, keyframe flag, size)");
+        assert_eq!(
+            got, orig,
+            "{n}: frames (track, timestamp, keyframe flag, size)"
+        );
 
-        let Event::Header(header) = &events[0] else { unreachable!() };
+        let Event::Header(header) = &events[0] else {
+            unreachable!()
+        };
         let video = header.video_track();
         let segs = segments(&events);
         let mut last_ts = 0;
         for seg in &segs {
             check_segment_structure(seg, scale);
-            assert!(seg.timestamp >= last_ts, "{n}: cluster timestamps never go back");
+            assert!(
+                seg.timestamp >= last_ts,
+                "{n}: cluster timestamps never go back"
+            );
             last_ts = seg.timestamp;
             match video {
                 Some(v) => match first_block_of(seg, v) {
-                    Some((k, _)) => assert_eq!(seg.keyframe, k, "{n}: keyframe flag of cluster at {}", seg.timestamp),
+                    Some((k, _)) => assert_eq!(
+                        seg.keyframe, k,
+                        "{n}: keyframe flag of cluster at {}",
+                        seg.timestamp
+                    ),
                     None => assert!(!seg.keyframe && !seg.has_video, "{n}"),
                 },
                 None => assert!(seg.keyframe, "{n}: audio-only clusters are all join points"),
@@ -135,7 +158,10 @@ fn every_fixture_survives_segmentation_frame_for_frame() {
                     .filter(|s| s.keyframe)
                     .map(|s| first_block_of(s, v).unwrap().1)
                     .collect();
-                assert_eq!(seg_key_ts, key_ts, "{n}: one keyframe segment per video keyframe, at its time");
+                assert_eq!(
+                    seg_key_ts, key_ts,
+                    "{n}: one keyframe segment per video keyframe, at its time"
+                );
             }
         }
     }
@@ -147,12 +173,18 @@ fn header_is_live() {
         let n = name(&path);
         let input = std::fs::read(&path).unwrap();
         let (events, _) = segment_all(&input, 1 << 20).unwrap();
-        let Event::Header(h) = &events[0] else { panic!("{n}") };
+        let Event::Header(h) = &events[0] else {
+            panic!("{n}")
+        };
         let hdr = &h.bytes;
         let ebml_h = ebml::read_element_header(hdr).unwrap().unwrap();
         assert_eq!(ebml_h.id, ids::EBML);
         let seg_at = ebml_h.total_len().unwrap() as usize;
-        assert_eq!(&hdr[..seg_at], &input[..seg_at], "{n}: EBML header kept as is");
+        assert_eq!(
+            &hdr[..seg_at],
+            &input[..seg_at],
+            "{n}: EBML header kept as is"
+        );
         let seg = ebml::read_element_header(&hdr[seg_at..]).unwrap().unwrap();
         assert_eq!(seg.id, ids::SEGMENT);
         assert_eq!(seg.size, None, "{n}: Segment has unknown size");
@@ -164,21 +196,34 @@ fn header_is_live() {
             if e.id == ids::INFO {
                 for c in ebml::children(&hdr[pos + e.header_len..end]) {
                     let id = c.unwrap().header.id;
-                    assert!(id != ids::DURATION && id != ids::CRC32, "{n}: Info keeps {id:X}");
+                    assert!(
+                        id != ids::DURATION && id != ids::CRC32,
+                        "{n}: Info keeps {id:X}"
+                    );
                 }
             }
             level1.push(e.id);
             pos = end;
         }
         assert_eq!(pos, hdr.len());
-        assert!(level1.contains(&ids::INFO) && level1.contains(&ids::TRACKS), "{n}");
+        assert!(
+            level1.contains(&ids::INFO) && level1.contains(&ids::TRACKS),
+            "{n}"
+        );
         for id in level1 {
             assert!(
-                matches!(id, ids::INFO | ids::TRACKS | ids::CHAPTERS | ids::ATTACHMENTS | ids::TAGS),
+                matches!(
+                    id,
+                    ids::INFO | ids::TRACKS | ids::CHAPTERS | ids::ATTACHMENTS | ids::TAGS
+                ),
                 "{n}: {id:X} must not be in a live header"
             );
         }
-        let doc = if n.ends_with(".webm") { "webm" } else { "matroska" };
+        let doc = if n.ends_with(".webm") {
+            "webm"
+        } else {
+            "matroska"
+        };
         assert_eq!(h.doc_type, doc, "{n}");
         let ct = h.content_type();
         match n.as_str() {
@@ -188,7 +233,11 @@ fn header_is_live() {
         }
         let first = [&hdr[..], &segments(&events)[0].bytes[..]].concat();
         let m = matroska_demuxer::MatroskaFile::open(std::io::Cursor::new(first)).unwrap();
-        assert_eq!(m.info().duration(), None, "{n}: no Duration in a live stream");
+        assert_eq!(
+            m.info().duration(),
+            None,
+            "{n}: no Duration in a live stream"
+        );
     }
 }
 
@@ -213,7 +262,9 @@ fn chunking_does_not_change_output() {
 fn unknown_size_clusters_get_a_known_size() {
     let input = std::fs::read(fixture("gst_streamable.webm")).unwrap();
     // The fixture really has unknown-size clusters: 1F43B675 01FFFFFFFFFFFFFF.
-    let marker = [0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
+    let marker = [
+        0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    ];
     assert!(input.windows(marker.len()).any(|w| w == marker));
     let (events, _) = segment_all(&input, 4096).unwrap();
     let segs = segments(&events);
@@ -231,7 +282,10 @@ fn crc32_is_removed_from_ffmpeg_matroska() {
     let out = concat(&events);
     // ffmpeg writes a CRC-32 (BF 84 + 4 bytes) first in Info and Clusters.
     let crc_in = input.windows(2).filter(|w| w == &[0xBF, 0x84]).count();
-    assert!(crc_in >= 3, "fixture should carry CRC-32 elements, found {crc_in}");
+    assert!(
+        crc_in >= 3,
+        "fixture should carry CRC-32 elements, found {crc_in}"
+    );
     for s in segments(&events) {
         check_segment_structure(s, 1_000_000);
     }
@@ -253,7 +307,11 @@ fn long_gop_clusters_start_mid_gop() {
     let (events, _) = segment_all(&input, 4096).unwrap();
     let segs = segments(&events);
     let keys = segs.iter().filter(|s| s.keyframe).count();
-    assert!(keys >= 2 && keys * 2 < segs.len(), "{keys} of {}", segs.len());
+    assert!(
+        keys >= 2 && keys * 2 < segs.len(),
+        "{keys} of {}",
+        segs.len()
+    );
 }
 
 #[test]
@@ -274,7 +332,10 @@ fn second_ebml_header_is_a_new_stream() {
     assert!(headers[0].same_tracks(&headers[2]));
     let (sa, _) = segment_all(&a, 1000).unwrap();
     let (sb, _) = segment_all(&b, 1000).unwrap();
-    assert_eq!(segments(&events).len(), 2 * segments(&sa).len() + segments(&sb).len());
+    assert_eq!(
+        segments(&events).len(),
+        2 * segments(&sa).len() + segments(&sb).len()
+    );
     assert_eq!(stats.bytes_skipped, 0);
 }
 
@@ -290,7 +351,10 @@ fn first_cluster_after(input: &[u8], from: usize) -> Option<u64> {
             let c = ebml::read_element_header(&input[pos..]).ok()??;
             match c.id {
                 ids::TIMESTAMP => {
-                    return ebml::read_uint(&input[pos + c.header_len..pos + c.header_len + c.size? as usize]).ok()
+                    return ebml::read_uint(
+                        &input[pos + c.header_len..pos + c.header_len + c.size? as usize],
+                    )
+                    .ok()
                 }
                 ids::CRC32 | ids::VOID => pos += c.total_len()? as usize,
                 _ => return None,
@@ -301,7 +365,11 @@ fn first_cluster_after(input: &[u8], from: usize) -> Option<u64> {
 
 /// Frames with timestamps at or after `t`, per track order.
 fn frames_from(frames: &[DemuxedFrame], t: u64) -> Vec<DemuxedFrame> {
-    frames.iter().filter(|f| f.timestamp >= t).cloned().collect()
+    frames
+        .iter()
+        .filter(|f| f.timestamp >= t)
+        .cloned()
+        .collect()
 }
 
 #[test]
@@ -310,22 +378,37 @@ fn damaged_middle_resyncs_and_keeps_what_follows() {
         let n = name(&path);
         let input = std::fs::read(&path).unwrap();
         let (orig, _) = demux(&input).unwrap();
-        for (fraction, len, fill) in [(0.4, 3000usize, 0u8), (0.55, 200, 0xA5), (0.7, 40_000, 0x1F)] {
+        for (fraction, len, fill) in [
+            (0.4, 3000usize, 0u8),
+            (0.55, 200, 0xA5),
+            (0.7, 40_000, 0x1F),
+        ] {
             let at = (input.len() as f64 * fraction) as usize;
             let end = (at + len).min(input.len());
             let mut bad = input.clone();
             for (i, b) in bad[at..end].iter_mut().enumerate() {
-                *b = if fill == 0xA5 { (i as u8).wrapping_mul(31) ^ fill } else { fill };
+                *b = if fill == 0xA5 {
+                    (i as u8).wrapping_mul(31) ^ fill
+                } else {
+                    fill
+                };
             }
-            let Some(after) = first_cluster_after(&input, end) else { continue };
+            let Some(after) = first_cluster_after(&input, end) else {
+                continue;
+            };
             for chunk in [1000, 65536] {
                 let (events, stats) = segment_all(&bad, chunk).unwrap();
                 let out = concat(&events);
-                let (got, _) = demux(&out).unwrap_or_else(|e| panic!("{n}: damaged output unreadable: {e}"));
+                let (got, _) =
+                    demux(&out).unwrap_or_else(|e| panic!("{n}: damaged output unreadable: {e}"));
                 let _ = stats;
                 // Allow a second of interleave around the first good cluster.
                 let t = after + 1000;
-                assert_eq!(frames_from(&got, t), frames_from(&orig, t), "{n}: frames after the damage at {at}");
+                assert_eq!(
+                    frames_from(&got, t),
+                    frames_from(&orig, t),
+                    "{n}: frames after the damage at {at}"
+                );
             }
         }
     }
@@ -345,7 +428,11 @@ fn truncated_input_ends_with_the_segments_it_completed() {
             let segs = segments(&events);
             // Known-size clusters: exactly a prefix. Unknown-size: all but
             // the last (which is emitted with the blocks it completed).
-            let exact = if streamable { segs.len().saturating_sub(1) } else { segs.len() };
+            let exact = if streamable {
+                segs.len().saturating_sub(1)
+            } else {
+                segs.len()
+            };
             assert!(segs.len() <= full_segs.len(), "{n}");
             for (a, b) in segs[..exact].iter().zip(&full_segs) {
                 assert_eq!(a, b, "{n}: cut at {cut}");
@@ -423,12 +510,19 @@ fn random_mutations_never_panic_and_stay_bounded() {
 fn oversized_clusters_are_skipped_without_buffering() {
     let input = std::fs::read(fixture("vp8_vorbis.webm")).unwrap();
     let (events, _) = segment_all(&input, 1 << 20).unwrap();
-    let Event::Header(h) = &events[0] else { panic!() };
-    let good: Vec<u8> = segments(&events).iter().flat_map(|s| s.bytes.to_vec()).collect();
+    let Event::Header(h) = &events[0] else {
+        panic!()
+    };
+    let good: Vec<u8> = segments(&events)
+        .iter()
+        .flat_map(|s| s.bytes.to_vec())
+        .collect();
 
     // A cluster of unknown size that never ends, then good clusters.
     let mut stream = h.bytes.to_vec();
-    stream.extend_from_slice(&[0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+    stream.extend_from_slice(&[
+        0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    ]);
     stream.extend_from_slice(&[0xE7, 0x81, 0x00]);
     let block_len = 1 << 20;
     let mut seg = Segmenter::new();
@@ -458,8 +552,14 @@ fn oversized_clusters_are_skipped_without_buffering() {
     seg.feed(&good, &mut out).unwrap();
     seg.finish(&mut out).unwrap();
     let n_good = segments(&events).len();
-    let got = out.iter().filter(|e| matches!(e, Event::Segment(_))).count();
-    assert!(got >= n_good - 1, "{got} of {n_good} good clusters after an oversized one");
+    let got = out
+        .iter()
+        .filter(|e| matches!(e, Event::Segment(_)))
+        .count();
+    assert!(
+        got >= n_good - 1,
+        "{got} of {n_good} good clusters after an oversized one"
+    );
     assert!(seg.stats().bytes_skipped >= MAX_CLUSTER_BYTES as u64);
 }
 

@@ -70,7 +70,10 @@ impl Segment {
     pub fn with_timestamp(&self, timestamp: u64, timestamp_scale: u64) -> Segment {
         let mut ts = Vec::with_capacity(10);
         ebml::write_uint_element(&mut ts, ids::TIMESTAMP, timestamp);
-        let before = self.bytes.get(self.header_len..self.timestamp_element.start).unwrap_or(&[]);
+        let before = self
+            .bytes
+            .get(self.header_len..self.timestamp_element.start)
+            .unwrap_or(&[]);
         let after = self.bytes.get(self.timestamp_element.end..).unwrap_or(&[]);
         let body_len = before.len() + ts.len() + after.len();
         let mut out = Vec::with_capacity(body_len + 12);
@@ -191,7 +194,12 @@ fn scan_block(span: Range<usize>, data_offset: usize, block_data: &[u8]) -> Opti
 
 /// Reads a BlockGroup: its Block header, BlockDuration, and whether it
 /// references other frames (no ReferenceBlock means keyframe).
-fn scan_block_group(span: Range<usize>, data_offset: usize, data: &[u8], scale: u64) -> Option<BlockInfo> {
+fn scan_block_group(
+    span: Range<usize>,
+    data_offset: usize,
+    data: &[u8],
+    scale: u64,
+) -> Option<BlockInfo> {
     let mut block = None;
     let mut has_reference = false;
     let mut duration = None;
@@ -237,17 +245,22 @@ pub fn segment_cluster(
         let data_offset = c.offset + c.header.header_len;
         match c.header.id {
             ids::TIMESTAMP if timestamp.is_none() => {
-                timestamp = Some(ebml::read_uint(c.data).map_err(|e| ClusterError::Malformed(ebml::ChildError::Ebml(e)))?);
+                timestamp = Some(
+                    ebml::read_uint(c.data)
+                        .map_err(|e| ClusterError::Malformed(ebml::ChildError::Ebml(e)))?,
+                );
                 timestamp_element = span;
             }
             ids::SIMPLE_BLOCK => kept.push(match scan_block(span.clone(), data_offset, c.data) {
                 Some(b) => Kept::Block(b),
                 None => Kept::Other(span),
             }),
-            ids::BLOCK_GROUP => kept.push(match scan_block_group(span.clone(), data_offset, c.data, scale) {
-                Some(b) => Kept::Block(b),
-                None => Kept::Other(span),
-            }),
+            ids::BLOCK_GROUP => kept.push(
+                match scan_block_group(span.clone(), data_offset, c.data, scale) {
+                    Some(b) => Kept::Block(b),
+                    None => Kept::Other(span),
+                },
+            ),
             ids::SILENT_TRACKS | ids::ENCRYPTED_BLOCK => kept.push(Kept::Other(span)),
             // Position, PrevSize, CRC-32, Void, a second Timestamp: stale
             // or meaningless in the live stream, dropped.
@@ -280,7 +293,15 @@ pub fn segment_cluster(
     }
 
     if !dirty && pieces.len() == 1 {
-        out.push(finish_segment(raw.clone(), header_len, body.start + timestamp_element.start..body.start + timestamp_element.end, timestamp, &kept, 0, ctx));
+        out.push(finish_segment(
+            raw.clone(),
+            header_len,
+            body.start + timestamp_element.start..body.start + timestamp_element.end,
+            timestamp,
+            &kept,
+            0,
+            ctx,
+        ));
         return Ok(());
     }
     for (n, &(first, rebase)) in pieces.iter().enumerate() {
@@ -303,7 +324,13 @@ fn fits_after_rebase(rest: &[Kept], base: i64) -> bool {
 
 /// Writes a new Cluster: ID, size, Timestamp, then the kept children with
 /// their relative timestamps shifted by `-rebase`.
-fn build_piece(data: &[u8], kept: &[Kept], timestamp: u64, rebase: i64, ctx: &TrackContext) -> Segment {
+fn build_piece(
+    data: &[u8],
+    kept: &[Kept],
+    timestamp: u64,
+    rebase: i64,
+    ctx: &TrackContext,
+) -> Segment {
     let mut ts = Vec::with_capacity(10);
     ebml::write_uint_element(&mut ts, ids::TIMESTAMP, timestamp);
     let children_len: usize = kept.iter().map(|k| k.span().len()).sum();
@@ -322,7 +349,9 @@ fn build_piece(data: &[u8], kept: &[Kept], timestamp: u64, rebase: i64, ctx: &Tr
         if let Kept::Block(b) = k {
             if rebase != 0 {
                 // fits_after_rebase checked the range before splitting here.
-                let rel = i16::try_from(b.relative - rebase).unwrap_or(0).to_be_bytes();
+                let rel = i16::try_from(b.relative - rebase)
+                    .unwrap_or(0)
+                    .to_be_bytes();
                 let at = start + (b.timestamp_at - span.start);
                 if let Some(dst) = out.get_mut(at..at + 2) {
                     dst.copy_from_slice(&rel);
@@ -331,7 +360,15 @@ fn build_piece(data: &[u8], kept: &[Kept], timestamp: u64, rebase: i64, ctx: &Tr
         }
     }
     let ts_range = header_len..header_len + ts.len();
-    finish_segment(out.freeze(), header_len, ts_range, timestamp, kept, rebase, ctx)
+    finish_segment(
+        out.freeze(),
+        header_len,
+        ts_range,
+        timestamp,
+        kept,
+        rebase,
+        ctx,
+    )
 }
 
 fn finish_segment(

@@ -157,7 +157,8 @@ pub fn rewrite_info(info_data: &[u8]) -> Result<(Vec<u8>, u64), HeaderError> {
         match child.header.id {
             ids::DURATION | ids::CRC32 | ids::VOID => continue,
             ids::TIMESTAMP_SCALE => {
-                scale = ebml::read_uint(child.data).map_err(|e| HeaderError::BadValue("TimestampScale", e))?;
+                scale = ebml::read_uint(child.data)
+                    .map_err(|e| HeaderError::BadValue("TimestampScale", e))?;
                 if scale == 0 {
                     scale = ids::DEFAULT_TIMESTAMP_SCALE;
                 }
@@ -203,7 +204,9 @@ pub fn parse_tracks(tracks_data: &[u8]) -> Result<Vec<TrackInfo>, HeaderError> {
                         .map_err(|e| HeaderError::BadValue("CodecID", e))?
                         .to_string()
                 }
-                ids::DEFAULT_DURATION => t.default_duration_ns = Some(uint("DefaultDuration", c.data)?),
+                ids::DEFAULT_DURATION => {
+                    t.default_duration_ns = Some(uint("DefaultDuration", c.data)?)
+                }
                 ids::VIDEO => {
                     for v in ebml::children(c.data) {
                         let v = v.map_err(err)?;
@@ -220,10 +223,10 @@ pub fn parse_tracks(tracks_data: &[u8]) -> Result<Vec<TrackInfo>, HeaderError> {
                         match a.header.id {
                             ids::CHANNELS => t.channels = Some(uint("Channels", a.data)?),
                             ids::SAMPLING_FREQUENCY => {
-                                t.sampling_frequency = Some(
-                                    ebml::read_float(a.data)
-                                        .map_err(|e| HeaderError::BadValue("SamplingFrequency", e))?,
-                                )
+                                t.sampling_frequency =
+                                    Some(ebml::read_float(a.data).map_err(|e| {
+                                        HeaderError::BadValue("SamplingFrequency", e)
+                                    })?)
                             }
                             _ => {}
                         }
@@ -333,7 +336,9 @@ mod tests {
         assert_eq!(scale, 1_000);
         let (h, _) = (ebml::read_element_header(&out).unwrap().unwrap(), ());
         assert_eq!(h.id, ids::INFO);
-        let ids: Vec<u32> = ebml::children(&out[h.header_len..]).map(|c| c.unwrap().header.id).collect();
+        let ids: Vec<u32> = ebml::children(&out[h.header_len..])
+            .map(|c| c.unwrap().header.id)
+            .collect();
         assert_eq!(ids, vec![ids::TIMESTAMP_SCALE, 0x4D80]);
     }
 
@@ -345,7 +350,10 @@ mod tests {
         assert_eq!(parse_doc_type(&[]).unwrap(), "matroska");
         let mut data = Vec::new();
         push_element(&mut data, ids::DOC_TYPE, b"mp4");
-        assert!(matches!(parse_doc_type(&data), Err(HeaderError::UnsupportedDocType(_))));
+        assert!(matches!(
+            parse_doc_type(&data),
+            Err(HeaderError::UnsupportedDocType(_))
+        ));
     }
 
     #[test]
@@ -361,9 +369,19 @@ mod tests {
             default_duration_ns: None,
         };
         assert_eq!(t.describe(), "VP8 640x360");
-        let a = TrackInfo { track_type: 2, codec_id: "A_VORBIS".into(), width: None, height: None, channels: Some(2), ..t.clone() };
+        let a = TrackInfo {
+            track_type: 2,
+            codec_id: "A_VORBIS".into(),
+            width: None,
+            height: None,
+            channels: Some(2),
+            ..t.clone()
+        };
         assert_eq!(a.describe(), "Vorbis 2ch");
-        let h = TrackInfo { codec_id: "V_MPEG4/ISO/AVC".into(), ..t };
+        let h = TrackInfo {
+            codec_id: "V_MPEG4/ISO/AVC".into(),
+            ..t
+        };
         assert_eq!(h.describe(), "H.264 640x360");
     }
 }

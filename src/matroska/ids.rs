@@ -17,7 +17,7 @@ pub const CUES: u32 = 0x1C53_BB6B;
 pub const CLUSTER: u32 = 0x1F43_B675;
 
 // Info.
-pub const TIMESTAMP_SCALE: u32 = 0x2A_D7B1;
+pub const TIMESTAMP_SCALE: u32 = 0x002A_D7B1;
 pub const DURATION: u32 = 0x4489;
 
 // Tracks.
@@ -25,7 +25,7 @@ pub const TRACK_ENTRY: u32 = 0xAE;
 pub const TRACK_NUMBER: u32 = 0xD7;
 pub const TRACK_TYPE: u32 = 0x83;
 pub const CODEC_ID: u32 = 0x86;
-pub const DEFAULT_DURATION: u32 = 0x23E3_83;
+pub const DEFAULT_DURATION: u32 = 0x0023_E383;
 pub const VIDEO: u32 = 0xE0;
 pub const PIXEL_WIDTH: u32 = 0xB0;
 pub const PIXEL_HEIGHT: u32 = 0xBA;
@@ -72,6 +72,14 @@ pub fn ends_cluster(id: u32) -> bool {
 pub fn is_cluster_child(id: u32) -> bool {
     matches!(
         id,
-        TIMESTAMP | SILENT_TRACKS | POSITION | PREV_SIZE | SIMPLE_BLOCK | BLOCK_GROUP | ENCRYPTED_BLOCK | VOID | CRC32
+        TIMESTAMP
+            | SILENT_TRACKS
+            | POSITION
+            | PREV_SIZE
+            | SIMPLE_BLOCK
+            | BLOCK_GROUP
+            | ENCRYPTED_BLOCK
+            | VOID
+            | CRC32
     )
 }

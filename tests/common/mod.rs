@@ -8,7 +8,9 @@ use matroska_demuxer::{Frame, MatroskaFile};
 
 /// Path of a bundled fixture.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 /// Every bundled Matroska/WebM fixture.
@@ -20,7 +22,11 @@ pub fn all_fixtures() -> Vec<PathBuf> {
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("webm" | "mkv")))
         .collect();
     v.sort();
-    assert!(v.len() >= 10, "expected the bundled fixtures, found {}", v.len());
+    assert!(
+        v.len() >= 10,
+        "expected the bundled fixtures, found {}",
+        v.len()
+    );
     v
 }
 
@@ -53,3 +59,7 @@ pub fn demux(bytes: &[u8]) -> Result<(Vec<DemuxedFrame>, u64), String> {
     }
     Ok((frames, scale))
 }
+
+pub mod chromium;
+pub mod real;
+pub mod server;

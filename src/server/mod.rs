@@ -1,0 +1,707 @@
+//! The event loop: one mio `Poll` accepts connections, reads requests and
+//! writes every client's queue of shared segments without blocking. The
+//! input thread hands over segments through a channel and a `Waker`.
+
+pub mod client;
+pub mod http;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::matroska::header::StreamHeader;
+use crate::publisher::{ClientQueue, HeaderChange, Publisher, QueueLimits};
+use crate::source::SourceEvent;
+use client::{Conn, Io, Phase};
+use http::{Method, Parsed, Status};
+
+const WAKER: Token = Token(usize::MAX);
+const SIGNALS: Token = Token(usize::MAX - 1);
+/// Listener `i` has token `LISTENER_BASE - i`.
+const LISTENER_BASE: usize = usize::MAX - 2;
+/// How often timeouts are checked while there are connections.
+const TICK: Duration = Duration::from_millis(250);
+/// How long a closing connection may linger for the peer's FIN.
+const LINGER: Duration = Duration::from_secs(2);
+/// Kernel send buffer per client (Linux doubles it). Without a cap, TCP
+/// autotuning lets a client that stopped reading park megabytes in the
+/// kernel, which hides the stall and costs memory per viewer; this holds
+/// about two seconds of a 1 Mbit/s stream.
+const SEND_BUFFER_BYTES: usize = 128 << 10;
+/// Pause before accepting again after running out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(200);
+
+/// Everything the server is told on the command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub max_clients: usize,
+    /// Connections still sending their request, capped apart from viewers.
+    pub max_pending: usize,
+    pub buffer_ms: u64,
+    pub client_queue_ms: u64,
+    pub client_queue_bytes: usize,
+    pub request_timeout: Duration,
+    pub stall_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_clients: 16,
+            max_pending: 1024,
+            buffer_ms: 3000,
+            client_queue_ms: 10_000,
+            client_queue_bytes: 32 << 20,
+            request_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a connection ended, for the log.
+#[derive(Debug, Clone, Copy)]
+enum Reason {
+    PeerClosed,
+    Done,
+    RequestTimeout,
+    Stalled,
+    Evicted,
+    Rejected(Status),
+    Shutdown,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::PeerClosed => write!(f, "client closed"),
+            Reason::Done => write!(f, "stream ended"),
+            Reason::RequestTimeout => write!(f, "request timeout"),
+            Reason::Stalled => write!(f, "stalled (no write progress)"),
+            Reason::Evicted => write!(f, "evicted (too many pending requests)"),
+            Reason::Rejected(s) => write!(f, "answered {}", s.code()),
+            Reason::Shutdown => write!(f, "server shutting down"),
+        }
+    }
+}
+
+/// The HTTP side of mkvcast.
+pub struct Server {
+    poll: Poll,
+    listeners: Vec<TcpListener>,
+    conns: Slab<Conn>,
+    publisher: Publisher,
+    source: Receiver<SourceEvent>,
+    config: Config,
+    limits: QueueLimits,
+    /// Response head for the current stream's content type.
+    head: Option<Bytes>,
+    viewers: usize,
+    pending: usize,
+    /// Set when the input ended: how it ended.
+    ended: Option<Result<(), String>>,
+    shutting_down: bool,
+    signals: Option<signal_hook_mio::v1_0::Signals>,
+    accept_paused_until: Option<Instant>,
+    scratch: Vec<u8>,
+    /// Why an otherwise normal end should exit non-zero.
+    failure: Option<String>,
+    /// Kept so the eventfd outlives the input thread: if the last `Waker`
+    /// dropped with it, its final wake-up would be lost with the fd.
+    _waker: Arc<Waker>,
+}
+
+/// Creates the poll and the waker the input thread uses to wake it.
+pub fn poll_and_waker() -> io::Result<(Poll, Arc<Waker>)> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    Ok((poll, waker))
+}
+
+/// Binds every listen address.
+pub fn bind(addrs: &[SocketAddr]) -> io::Result<Vec<TcpListener>> {
+    addrs
+        .iter()
+        .map(|a| {
+            TcpListener::bind(*a)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))
+        })
+        .collect()
+}
+
+impl Server {
+    pub fn new(
+        poll: Poll,
+        waker: Arc<Waker>,
+        mut listeners: Vec<TcpListener>,
+        source: Receiver<SourceEvent>,
+        config: Config,
+    ) -> io::Result<Self> {
+        for (i, l) in listeners.iter_mut().enumerate() {
+            poll.registry()
+                .register(l, Token(LISTENER_BASE - i), Interest::READABLE)?;
+        }
+        let mut signals = signal_hook_mio::v1_0::Signals::new([
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+        ])?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let limits = QueueLimits {
+            max_ns: config.client_queue_ms.saturating_mul(1_000_000),
+            max_bytes: config.client_queue_bytes,
+        };
+        Ok(Server {
+            poll,
+            listeners,
+            conns: Slab::with_capacity(64),
+            publisher: Publisher::new(config.buffer_ms, crate::publisher::MAX_BUFFER_BYTES),
+            source,
+            limits,
+            config,
+            head: None,
+            viewers: 0,
+            pending: 0,
+            ended: None,
+            shutting_down: false,
+            signals: Some(signals),
+            accept_paused_until: None,
+            scratch: vec![0u8; 16 << 10],
+            failure: None,
+            _waker: waker,
+        })
+    }
+
+    /// Serves until the input has ended and every client has its data.
+    /// `Err` carries the one-line reason for a non-zero exit.
+    pub fn run(mut self) -> Result<(), String> {
+        let mut events = Events::with_capacity(1024);
+        let mut last_tick = Instant::now();
+        loop {
+            let timeout = if self.conns.is_empty()
+                && self.ended.is_none()
+                && self.accept_paused_until.is_none()
+            {
+                None
+            } else {
+                Some(TICK)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(format!("poll failed: {e}"));
+            }
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => self.drain_source(),
+                    SIGNALS => self.handle_signals(),
+                    Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
+                        self.accept(LISTENER_BASE - t)
+                    }
+                    Token(key) => self.conn_event(key, event.is_readable(), event.is_writable()),
+                }
+            }
+            let now = Instant::now();
+            if now.duration_since(last_tick) >= TICK {
+                last_tick = now;
+                self.tick(now);
+            }
+            if self.finished() {
+                break;
+            }
+        }
+        for key in self.conns.iter().map(|(k, _)| k).collect::<Vec<_>>() {
+            self.close(key, Reason::Shutdown);
+        }
+        match (self.ended.take(), self.failure.take()) {
+            (_, Some(f)) => Err(f),
+            (Some(Err(e)), _) if self.publisher.header().is_none() => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The input ended (or a signal came) and no client has data left.
+    fn finished(&self) -> bool {
+        (self.ended.is_some() || self.shutting_down)
+            && self
+                .conns
+                .iter()
+                .all(|(_, c)| matches!(c.phase, Phase::Request(_) | Phase::Closing))
+    }
+
+    fn handle_signals(&mut self) {
+        let Some(signals) = self.signals.as_mut() else {
+            return;
+        };
+        let got: Vec<i32> = signals.pending().collect();
+        if got.is_empty() {
+            return;
+        }
+        if self.shutting_down {
+            log::warn!("second signal: exiting now");
+            std::process::exit(0);
+        }
+        log::info!("signal {}: closing clients and exiting", got[0]);
+        self.shutting_down = true;
+        self.stop_accepting();
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.close(key, Reason::Shutdown);
+        }
+    }
+
+    fn stop_accepting(&mut self) {
+        for l in &mut self.listeners {
+            let _ = self.poll.registry().deregister(l);
+        }
+        self.listeners.clear();
+    }
+
+    fn drain_source(&mut self) {
+        loop {
+            match self.source.try_recv() {
+                Ok(ev) => {
+                    log::trace!("source event: {ev:?}");
+                    self.source_event(ev)
+                }
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
+                    if self.ended.is_none() {
+                        self.source_event(SourceEvent::End(Err("input thread stopped".into())));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn source_event(&mut self, ev: SourceEvent) {
+        let now = Instant::now();
+        match ev {
+            SourceEvent::Header(h) => self.new_header(h, now),
+            SourceEvent::Restart => {
+                log::info!(
+                    "input restarted with the same tracks: clients continue at the next keyframe"
+                );
+                for (_, c) in self.conns.iter_mut() {
+                    if c.viewer {
+                        if let Some(q) = c.queue_mut() {
+                            q.require_keyframe();
+                        }
+                    }
+                }
+            }
+            SourceEvent::Segment(s) => {
+                let mut closed = Vec::new();
+                for (key, c) in self.conns.iter_mut() {
+                    if !c.viewer || c.close_when_done {
+                        continue;
+                    }
+                    let Some(q) = c.queue_mut() else { continue };
+                    if q.push_segment(&s) && c.flush(now) == Io::Closed {
+                        closed.push(key);
+                    }
+                }
+                for key in closed {
+                    self.close(key, Reason::PeerClosed);
+                }
+                self.publisher.publish(s);
+            }
+            SourceEvent::End(result) => {
+                match &result {
+                    Ok(()) => log::info!("input ended: sending what is queued, then closing"),
+                    Err(e) => log::warn!("input failed: {e}"),
+                }
+                if self.publisher.header().is_none() {
+                    if let Err(e) = &result {
+                        self.failure = Some(e.clone());
+                    }
+                }
+                self.ended = Some(result);
+                let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+                for key in keys {
+                    self.finish_conn(key, now);
+                }
+            }
+        }
+    }
+
+    /// After the input ended: viewers close once their queue is written;
+    /// those still waiting for a stream get nothing more.
+    fn finish_conn(&mut self, key: usize, now: Instant) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        match c.phase {
+            Phase::Waiting { .. } => self.close(key, Reason::Done),
+            Phase::Sending(_) => {
+                c.close_when_done = true;
+                self.after_write(key, now);
+            }
+            _ => {}
+        }
+    }
+
+    fn new_header(&mut self, h: Arc<StreamHeader>, now: Instant) {
+        let change = self.publisher.set_header(h.clone());
+        self.head = Some(http::stream_head(h.content_type()));
+        log::info!(
+            "stream header ready: {} ({}), {} bytes",
+            h.describe_tracks(),
+            h.content_type(),
+            h.bytes.len()
+        );
+        if change == HeaderChange::Incompatible {
+            log::warn!("the input changed tracks: current clients end after their queued data");
+            let keys: Vec<usize> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.viewer)
+                .map(|(k, _)| k)
+                .collect();
+            for key in keys {
+                if let Some(c) = self.conns.get_mut(key) {
+                    if matches!(c.phase, Phase::Sending(_)) {
+                        c.close_when_done = true;
+                        c.viewer = false;
+                        self.viewers -= 1;
+                        self.after_write(key, now);
+                    }
+                }
+            }
+        }
+        // Clients that came before the stream start now.
+        let waiting: Vec<(usize, bool)> = self
+            .conns
+            .iter()
+            .filter_map(|(k, c)| match c.phase {
+                Phase::Waiting { head_only } => Some((k, head_only)),
+                _ => None,
+            })
+            .collect();
+        for (key, head_only) in waiting {
+            self.start_response(key, head_only, now);
+        }
+    }
+
+    fn accept(&mut self, index: usize) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let Some(listener) = self.listeners.get(index) else {
+                return;
+            };
+            match listener.accept() {
+                Ok((mut stream, addr)) => {
+                    let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER_BYTES);
+                    if self.pending >= self.config.max_pending {
+                        self.evict_oldest_pending();
+                    }
+                    let entry = self.conns.vacant_entry();
+                    let key = entry.key();
+                    if self
+                        .poll
+                        .registry()
+                        .register(
+                            &mut stream,
+                            Token(key),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    entry.insert(Conn::new(stream, addr, Instant::now()));
+                    self.pending += 1;
+                    log::debug!("connection {key} from {addr}");
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // EMFILE/ENFILE and the like: back off instead of spinning.
+                    log::warn!(
+                        "accept failed: {e}; pausing accepts for {} ms",
+                        ACCEPT_BACKOFF.as_millis()
+                    );
+                    self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn evict_oldest_pending(&mut self) {
+        let oldest = self
+            .conns
+            .iter()
+            .filter(|(_, c)| matches!(c.phase, Phase::Request(_)))
+            .min_by_key(|(_, c)| c.since)
+            .map(|(k, _)| k);
+        if let Some(key) = oldest {
+            self.close(key, Reason::Evicted);
+        }
+    }
+
+    fn conn_event(&mut self, key: usize, readable: bool, writable: bool) {
+        let now = Instant::now();
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if writable {
+            c.writable = true;
+        }
+        if readable {
+            match &mut c.phase {
+                Phase::Request(_) => {
+                    self.read_request(key, now);
+                    return;
+                }
+                _ => {
+                    if c.drain_input(&mut self.scratch) == Io::Closed {
+                        let reason = if matches!(c.phase, Phase::Closing) {
+                            Reason::Done
+                        } else {
+                            Reason::PeerClosed
+                        };
+                        self.close(key, reason);
+                        return;
+                    }
+                }
+            }
+        }
+        if writable {
+            self.after_write(key, now);
+        }
+    }
+
+    /// Writes what the socket takes; finishes the connection when its
+    /// queue is done and it should close.
+    fn after_write(&mut self, key: usize, now: Instant) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.flush(now) == Io::Closed {
+            self.close(key, Reason::PeerClosed);
+            return;
+        }
+        if c.close_when_done && c.queue().is_some_and(ClientQueue::is_empty) {
+            let _ = c.stream.shutdown(std::net::Shutdown::Write);
+            c.phase = Phase::Closing;
+            c.last_progress = now;
+            if c.viewer {
+                c.viewer = false;
+                self.viewers -= 1;
+            }
+            log::info!(
+                "client {key} {} finished: {} bytes in {:.1} s",
+                c.addr,
+                c.bytes_sent,
+                now.duration_since(c.since).as_secs_f64()
+            );
+        }
+    }
+
+    fn read_request(&mut self, key: usize, now: Instant) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Phase::Request(buf) = &mut c.phase else {
+            return;
+        };
+        let parsed = loop {
+            let room = http::MAX_REQUEST_BYTES
+                .saturating_sub(buf.len())
+                .min(self.scratch.len());
+            if room == 0 {
+                break http::parse(buf);
+            }
+            let scratch = self.scratch.get_mut(..room).unwrap_or(&mut []);
+            match io::Read::read(&mut c.stream, scratch) {
+                Ok(0) => {
+                    self.close(key, Reason::PeerClosed);
+                    return;
+                }
+                Ok(n) => buf.extend_from_slice(scratch.get(..n).unwrap_or(&[])),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break http::parse(buf),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.close(key, Reason::PeerClosed);
+                    return;
+                }
+            }
+        };
+        match parsed {
+            Parsed::Partial => {}
+            Parsed::Reject(status) => self.reject(key, status, now),
+            Parsed::Complete(req) => {
+                self.pending -= 1;
+                let head_only = req.method == Method::Head;
+                let c = &mut self.conns[key];
+                // No longer a pending request, whatever happens next.
+                c.phase = Phase::Waiting { head_only };
+                c.user_agent = req.user_agent.map(String::into_boxed_str);
+                if req.path == "/favicon.ico" {
+                    self.respond(
+                        key,
+                        http::error_response(Status::NotFound),
+                        Status::NotFound,
+                        now,
+                    );
+                    return;
+                }
+                if self.ended.is_some() || self.shutting_down {
+                    self.respond(
+                        key,
+                        http::error_response(Status::Unavailable),
+                        Status::Unavailable,
+                        now,
+                    );
+                    return;
+                }
+                if !head_only {
+                    if self.viewers >= self.config.max_clients {
+                        log::warn!(
+                            "client {} refused: {} viewers already (--max-clients)",
+                            self.conns[key].addr,
+                            self.viewers
+                        );
+                        self.respond(
+                            key,
+                            http::error_response(Status::Unavailable),
+                            Status::Unavailable,
+                            now,
+                        );
+                        return;
+                    }
+                    self.viewers += 1;
+                    let c = &mut self.conns[key];
+                    c.viewer = true;
+                    log::info!(
+                        "client {key} {} connected: GET {} ({})",
+                        c.addr,
+                        req.path,
+                        c.user_agent.as_deref().unwrap_or("no user agent")
+                    );
+                }
+                if self.publisher.header().is_some() {
+                    self.start_response(key, head_only, now);
+                } else {
+                    log::info!("client {key} waits for the stream to start");
+                }
+            }
+        }
+    }
+
+    /// Starts the 200 response: head, stream header, then the buffered
+    /// clusters from the oldest keyframe on.
+    fn start_response(&mut self, key: usize, head_only: bool, now: Instant) {
+        let (Some(head), Some(header)) = (self.head.clone(), self.publisher.header().cloned())
+        else {
+            return;
+        };
+        let mut q = ClientQueue::new(self.limits);
+        q.push_bytes(head);
+        if !head_only {
+            q.push_bytes(header.bytes.clone());
+            for s in self.publisher.burst() {
+                q.push_segment(s);
+            }
+        }
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.phase = Phase::Sending(Box::new(q));
+        c.close_when_done = head_only || self.ended.is_some();
+        self.after_write(key, now);
+    }
+
+    /// Sends a short error response, then closes.
+    fn reject(&mut self, key: usize, status: Status, now: Instant) {
+        if let Some(c) = self.conns.get(key) {
+            log::warn!(
+                "client {} sent a bad request: answered {}",
+                c.addr,
+                status.code()
+            );
+        }
+        self.pending -= 1;
+        self.respond(key, http::error_response(status), status, now);
+    }
+
+    fn respond(&mut self, key: usize, response: Bytes, status: Status, now: Instant) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let mut q = ClientQueue::new(self.limits);
+        q.push_bytes(response);
+        c.phase = Phase::Sending(Box::new(q));
+        c.close_when_done = true;
+        log::debug!("client {key} {}: {}", c.addr, Reason::Rejected(status));
+        self.after_write(key, now);
+    }
+
+    /// Timeouts: slow requests, stalled viewers, lingering closes; and
+    /// resuming accepts after a back-off.
+    fn tick(&mut self, now: Instant) {
+        if self.accept_paused_until.is_some_and(|t| now >= t) {
+            self.accept_paused_until = None;
+            for i in 0..self.listeners.len() {
+                self.accept(i);
+            }
+        }
+        let mut expired = Vec::new();
+        for (key, c) in self.conns.iter() {
+            let reason = match &c.phase {
+                Phase::Request(_) if now.duration_since(c.since) > self.config.request_timeout => {
+                    Some(Reason::RequestTimeout)
+                }
+                Phase::Sending(q)
+                    if !q.is_empty()
+                        && now.duration_since(c.last_progress) > self.config.stall_timeout =>
+                {
+                    Some(Reason::Stalled)
+                }
+                Phase::Closing if now.duration_since(c.last_progress) > LINGER => {
+                    Some(Reason::Done)
+                }
+                _ => None,
+            };
+            if let Some(r) = reason {
+                expired.push((key, r));
+            }
+        }
+        for (key, reason) in expired {
+            self.close(key, reason);
+        }
+    }
+
+    fn close(&mut self, key: usize, reason: Reason) {
+        if !self.conns.contains(key) {
+            return;
+        }
+        let mut c = self.conns.remove(key);
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        if matches!(c.phase, Phase::Request(_)) {
+            self.pending -= 1;
+        }
+        if c.viewer {
+            self.viewers -= 1;
+            log::info!(
+                "client {key} {} disconnected: {reason}; sent {} bytes in {:.1} s",
+                c.addr,
+                c.bytes_sent,
+                c.since.elapsed().as_secs_f64()
+            );
+        } else {
+            log::debug!("connection {key} {} closed: {reason}", c.addr);
+        }
+    }
+}

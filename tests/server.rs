@@ -1,0 +1,373 @@
+//! The live server, end to end over loopback: the real binary, a small
+//! HTTP client, and matroska-demuxer reading what clients received.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::server::{get, open_get, raw_request, read_response, Mkvcast};
+use common::{demux, fixture};
+use mkvcast::segmenter::{concat, segment_all, Event, Segment};
+
+fn fixture_path(name: &str) -> String {
+    fixture(name).to_string_lossy().into_owned()
+}
+
+/// The live stream the segmenter makes of a fixture.
+fn expected_stream(name: &str) -> (Vec<u8>, Vec<Segment>) {
+    let data = std::fs::read(fixture(name)).unwrap();
+    let (events, _) = segment_all(&data, 1 << 20).unwrap();
+    let segs = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Segment(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    (concat(&events).to_vec(), segs)
+}
+
+/// Header and clusters of a received body, read back with the segmenter.
+fn received_segments(body: &[u8]) -> Vec<Segment> {
+    let (events, stats) = segment_all(body, 1 << 16).unwrap();
+    assert_eq!(stats.bytes_skipped, 0, "received stream is clean Matroska");
+    assert!(
+        matches!(events.first(), Some(Event::Header(_))),
+        "stream header first"
+    );
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Segment(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+const LONG: Duration = Duration::from_secs(40);
+
+#[test]
+fn clients_present_from_the_start_get_every_byte_and_the_server_exits_0() {
+    let (expected, _) = expected_stream("vp8_vorbis.webm");
+    let mut srv = Mkvcast::start(&[&fixture_path("vp8_vorbis.webm")]);
+    let port = srv.port;
+    let readers: Vec<_> = (0..3)
+        .map(|_| thread::spawn(move || get(port, LONG)))
+        .collect();
+    // A client sending garbage and one asking for a favicon do not disturb them.
+    let bad = raw_request(port, b"\x16\x03\x01garbage\r\n\r\n", Duration::from_secs(5));
+    assert_eq!(bad.status, 400);
+    let fav = raw_request(
+        port,
+        b"GET /favicon.ico HTTP/1.1\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    assert_eq!(fav.status, 404);
+    for r in readers {
+        let resp = r.join().unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.header("content-type").as_deref(), Some("video/webm"));
+        assert!(resp.closed.is_some(), "server closed the stream at the end");
+        assert_eq!(resp.body.len(), expected.len());
+        assert!(
+            resp.body == expected,
+            "received exactly header + every cluster"
+        );
+    }
+    let status = srv
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits after the input ends");
+    assert!(status.success(), "{status}\n{}", srv.log());
+}
+
+#[test]
+fn pacing_follows_media_time() {
+    // vp8_vorbis.webm lasts 10.01 s.
+    let srv = Mkvcast::start(&[&fixture_path("vp8_vorbis.webm")]);
+    let resp = get(srv.port, LONG);
+    let took = resp.closed.unwrap() - resp.first_byte.unwrap();
+    assert!(
+        (9.5..=10.5).contains(&took.as_secs_f64()),
+        "first byte to close took {took:?}, expected 10 s ± 0.5 s"
+    );
+}
+
+#[test]
+fn late_joiner_starts_on_a_keyframe_cluster() {
+    let (_, segs) = expected_stream("long_gop.webm");
+    let srv = Mkvcast::start(&[&fixture_path("long_gop.webm"), "--buffer-ms", "1000"]);
+    // Keyframes every 5 s, clusters every 1 s: at 7.5 s the ring's newest
+    // keyframe cluster is the one at 5 s.
+    thread::sleep(Duration::from_millis(7500));
+    let resp = get(srv.port, LONG);
+    assert_eq!(resp.status, 200);
+    let got = received_segments(&resp.body);
+    assert!(got[0].keyframe, "first cluster starts with a keyframe");
+    assert!(
+        got[0].timestamp >= 4000,
+        "joined late, at {}",
+        got[0].timestamp
+    );
+    // From there on, every cluster of the input, in order.
+    let at = segs
+        .iter()
+        .position(|s| s.timestamp == got[0].timestamp)
+        .unwrap();
+    assert_eq!(got.len(), segs.len() - at);
+    for (a, b) in got.iter().zip(&segs[at..]) {
+        assert_eq!(a.bytes, b.bytes);
+    }
+    // The independent demuxer agrees: first video frame is a keyframe.
+    let (frames, _) = demux(&resp.body).unwrap();
+    let first_video = frames.iter().find(|f| f.track == 1).unwrap();
+    assert_eq!(first_video.keyframe, Some(true));
+}
+
+#[test]
+fn max_clients_503_and_slots_free_at_once() {
+    let srv = Mkvcast::start(&[&fixture_path("demo.webm"), "--max-clients", "16"]);
+    let mut clients: Vec<TcpStream> = (0..16).map(|_| open_get(srv.port)).collect();
+    for c in &mut clients {
+        let r = read_response(c, Duration::from_millis(800), 10);
+        assert_eq!(r.status, 200);
+    }
+    let full = raw_request(srv.port, b"GET / HTTP/1.1\r\n\r\n", Duration::from_secs(5));
+    assert_eq!(full.status, 503, "17th client");
+    assert!(full.header("retry-after").is_some());
+    // HEAD does not take a slot, and answers headers only.
+    let head = raw_request(srv.port, b"HEAD / HTTP/1.1\r\n\r\n", Duration::from_secs(5));
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-type").as_deref(), Some("video/webm"));
+    assert!(head.body.is_empty() && head.closed.is_some());
+    // A closed viewer frees its slot immediately.
+    drop(clients.pop());
+    thread::sleep(Duration::from_millis(300));
+    let mut again = open_get(srv.port);
+    assert_eq!(
+        read_response(&mut again, Duration::from_millis(800), 10).status,
+        200
+    );
+}
+
+#[test]
+fn bad_methods_and_requests_get_4xx() {
+    let srv = Mkvcast::start(&[&fixture_path("demo.webm")]);
+    let t = Duration::from_secs(5);
+    assert_eq!(
+        raw_request(srv.port, b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", t).status,
+        400
+    );
+    assert_eq!(
+        raw_request(srv.port, b"PUT / HTTP/1.1\r\n\r\n", t).status,
+        400
+    );
+    assert_eq!(raw_request(srv.port, b"GET /\r\n\r\n", t).status, 400);
+    let mut huge = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
+    huge.resize(20_000, b'a');
+    assert_eq!(raw_request(srv.port, &huge, t).status, 431);
+    // Absolute form and a Range header are fine: the same 200 stream.
+    let mut s = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+    s.write_all(b"GET http://127.0.0.1/live HTTP/1.1\r\nRange: bytes=0-\r\n\r\n")
+        .unwrap();
+    let r = read_response(&mut s, Duration::from_secs(1), 100);
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn stalled_client_does_not_slow_others_and_is_closed() {
+    let mut srv = Mkvcast::start(&[
+        &fixture_path("bench_1mbit.webm"),
+        "--loop",
+        "--client-queue-ms",
+        "2000",
+        "--stall-timeout-ms",
+        "3000",
+    ]);
+    let port = srv.port;
+    // A client with a tiny receive window that never reads.
+    let stalled = common::server::open_get_small_window(port);
+    thread::sleep(Duration::from_millis(200));
+    let rss_before = srv.rss_kib();
+    let readers: Vec<_> = (0..2)
+        .map(|_| thread::spawn(move || get(port, Duration::from_secs(12))))
+        .collect();
+    for r in readers {
+        let resp = r.join().unwrap();
+        assert_eq!(resp.status, 200);
+        let got = received_segments(&resp.body);
+        assert!(got.len() >= 10, "{} clusters in 12 s", got.len());
+        assert!(got[0].keyframe);
+        // Continuous: every cluster follows the previous one in time.
+        for w in got.windows(2) {
+            assert!(
+                w[1].timestamp > w[0].timestamp,
+                "timestamps strictly increase"
+            );
+            let gap = w[1].timestamp_ns as i64 - w[0].end_ns() as i64;
+            assert!(gap.abs() < 200_000_000, "no cluster missing: gap {gap} ns");
+        }
+        demux(&resp.body).unwrap();
+    }
+    let rss_after = srv.rss_kib();
+    assert!(
+        rss_after < rss_before + 8 * 1024,
+        "RSS grew from {rss_before} to {rss_after} KiB with a stalled client"
+    );
+    assert!(
+        srv.wait_log("stalled", Duration::from_secs(5)),
+        "{}",
+        srv.log()
+    );
+    drop(stalled);
+    srv.signal("TERM");
+    let status = srv
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits on SIGTERM");
+    assert!(status.success());
+}
+
+#[test]
+fn stdin_input_and_a_client_waiting_for_the_stream() {
+    let data = std::fs::read(fixture("opus_only.webm")).unwrap();
+    let (expected, _) = expected_stream("opus_only.webm");
+    let mut srv = Mkvcast::start_piped(&["-"]);
+    let port = srv.port;
+    // The client comes first and waits for the stream to start.
+    let reader = thread::spawn(move || get(port, LONG));
+    assert!(srv.wait_log("waits for the stream", Duration::from_secs(5)));
+    let mut stdin = srv.child.stdin.take().unwrap();
+    stdin.write_all(&data).unwrap();
+    drop(stdin);
+    let resp = reader.join().unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("content-type").as_deref(), Some("audio/webm"));
+    assert!(
+        resp.body == expected,
+        "the whole stream from its first cluster"
+    );
+    assert!(srv.wait_exit(Duration::from_secs(10)).unwrap().success());
+}
+
+#[test]
+fn http_input_relays_another_mkvcast() {
+    let (expected, segs) = expected_stream("vp9_opus.webm");
+    let mut upstream = Mkvcast::start(&[&fixture_path("vp9_opus.webm")]);
+    let mut relay = Mkvcast::start(&[&upstream.url(), "--no-pace"]);
+    let resp = get(relay.port, LONG);
+    assert_eq!(resp.status, 200);
+    let got = received_segments(&resp.body);
+    assert!(got[0].keyframe);
+    // The relay joined its upstream a moment after it started, so it has
+    // every cluster from the first: the same bytes.
+    assert_eq!(got.len(), segs.len());
+    assert!(resp.body == expected);
+    assert!(upstream
+        .wait_exit(Duration::from_secs(10))
+        .unwrap()
+        .success());
+    assert!(relay.wait_exit(Duration::from_secs(10)).unwrap().success());
+}
+
+#[test]
+fn loop_keeps_cluster_timestamps_strictly_increasing() {
+    // 10 s file, read for 14 s across the loop point.
+    let srv = Mkvcast::start(&[&fixture_path("vp8_vorbis.webm"), "--loop"]);
+    let resp = get(srv.port, Duration::from_secs(14));
+    let got = received_segments(&resp.body);
+    assert!(got.len() >= 13, "{} clusters", got.len());
+    for w in got.windows(2) {
+        assert!(
+            w[1].timestamp > w[0].timestamp,
+            "{} then {}",
+            w[0].timestamp,
+            w[1].timestamp
+        );
+        let gap = w[1].timestamp_ns as i64 - w[0].end_ns() as i64;
+        // Frame durations are estimates: allow a little overlap.
+        assert!(
+            (-50_000_000..200_000_000).contains(&gap),
+            "gap of {gap} ns across the loop"
+        );
+    }
+    assert!(srv.log().contains("pass 1"));
+    let (frames, _) = demux(&resp.body).unwrap();
+    let video: Vec<u64> = frames
+        .iter()
+        .filter(|f| f.track == 1)
+        .map(|f| f.timestamp)
+        .collect();
+    assert!(
+        video.windows(2).all(|w| w[1] > w[0]),
+        "video frame times increase across the loop"
+    );
+}
+
+#[test]
+fn bad_inputs_exit_non_zero_with_a_reason() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mkvcast"))
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let missing = run(&["/nonexistent/file.webm"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot open"));
+    let not_mkv = run(&[&fixture_path("README.md")]);
+    assert!(!not_mkv.status.success());
+    assert!(
+        String::from_utf8_lossy(&not_mkv.stderr).contains("not Matroska"),
+        "{}",
+        String::from_utf8_lossy(&not_mkv.stderr)
+    );
+    let bad_arg = run(&["--max-clients", "many"]);
+    assert!(!bad_arg.status.success());
+    let https = run(&["https://127.0.0.1/x"]);
+    assert!(String::from_utf8_lossy(&https.stderr).contains("https"));
+    // A port in use.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let busy = std::process::Command::new(env!("CARGO_BIN_EXE_mkvcast"))
+        .args([
+            &fixture_path("demo.webm"),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!busy.status.success());
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("cannot listen"));
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_mkvcast"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for opt in [
+        "--listen",
+        "--max-clients",
+        "--buffer-ms",
+        "--no-pace",
+        "--loop",
+        "--client-queue-ms",
+        "--request-timeout-ms",
+        "--stall-timeout-ms",
+    ] {
+        assert!(help.contains(opt), "--help explains {opt}");
+    }
+}
+
+#[test]
+fn slow_request_times_out() {
+    let srv = Mkvcast::start(&[&fixture_path("demo.webm"), "--request-timeout-ms", "1000"]);
+    let mut s = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+    s.write_all(b"GET / HT").unwrap();
+    let start = Instant::now();
+    let r = read_response(&mut s, Duration::from_secs(5), 0);
+    assert!(r.closed.is_some(), "closed");
+    assert!(start.elapsed() < Duration::from_secs(3));
+}
