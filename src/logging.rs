@@ -92,9 +92,12 @@ impl Log for Logger {
 
 /// Current UTC time as `2026-11-25T15:04:05.123Z`.
 fn timestamp() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    utc(SystemTime::now())
+}
+
+/// A UTC time as `2026-11-25T15:04:05.123Z` (RFC 3339).
+pub fn utc(t: SystemTime) -> String {
+    let now = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);

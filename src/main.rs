@@ -4,12 +4,12 @@
 use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use argh::FromArgs;
 use mkvcast::server::{self, Config, Server};
-use mkvcast::source::{self, Input, SourceOptions};
+use mkvcast::source::{self, Input, InputStats, SourceOptions};
 
 /// Live HTTP streaming of Matroska/WebM. Reads one input in real time (paced
 /// by its own timestamps) and serves it to every HTTP client, each starting
@@ -56,6 +56,25 @@ struct Args {
     /// close a client that takes no data for this long, in ms (default 30000)
     #[argh(option, default = "30000")]
     stall_timeout_ms: u64,
+
+    /// most viewers from one remote address (default: no limit)
+    #[argh(option)]
+    max_clients_per_ip: Option<usize>,
+
+    /// address for the status page (/status), /status.json and Prometheus
+    /// /metrics, or `off` (default 127.0.0.1:9090; viewers' addresses are
+    /// shown there, so keep it private)
+    #[argh(option)]
+    admin_listen: Option<String>,
+
+    /// on SIGTERM/SIGINT, time clients get to take their queued data before
+    /// the server closes them and exits, in ms (default 5000)
+    #[argh(option, default = "5000")]
+    drain_timeout_ms: u64,
+
+    /// print the version and exit
+    #[argh(switch, short = 'V')]
+    version: bool,
 }
 
 /// argh takes a lone `-` for an option; it stands in for stdin here.
@@ -84,6 +103,10 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
+    if args.version {
+        println!("mkvcast {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
     mkvcast::logging::init(log::LevelFilter::Info);
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -124,6 +147,36 @@ fn listen_addrs(specs: &[String]) -> Result<Vec<SocketAddr>, String> {
         .collect()
 }
 
+/// Binds the admin listener. The default address is best effort (another
+/// instance may hold it); an address given explicitly must work.
+fn bind_admin(spec: Option<&str>) -> Result<Option<mio::net::TcpListener>, String> {
+    let (addr, explicit) = match spec {
+        Some("off") => return Ok(None),
+        Some(s) => (
+            s.parse::<SocketAddr>()
+                .map_err(|_| format!("--admin-listen {s:?}: expected ADDRESS:PORT or `off`"))?,
+            true,
+        ),
+        None => (SocketAddr::from(([127, 0, 0, 1], 9090)), false),
+    };
+    match server::bind(&[addr]) {
+        Ok(mut l) => {
+            let l = l.pop();
+            if let Some(a) = l.as_ref().and_then(|l| l.local_addr().ok()) {
+                log::info!(
+                    "admin: status page on http://{a}/status, metrics on http://{a}/metrics"
+                );
+            }
+            Ok(l)
+        }
+        Err(e) if explicit => Err(e.to_string()),
+        Err(e) => {
+            log::warn!("{e}; running without the status page (see --admin-listen)");
+            Ok(None)
+        }
+    }
+}
+
 fn run(args: Args) -> Result<(), String> {
     let input = match args.input.as_deref() {
         Some(STDIN_ARG) => Input::Stdin,
@@ -143,6 +196,7 @@ fn run(args: Args) -> Result<(), String> {
     }
     let addrs = listen_addrs(&args.listen)?;
     let reader = input.open().map_err(|e| e.to_string())?;
+    let admin = bind_admin(args.admin_listen.as_deref())?;
     let listeners = server::bind(&addrs).map_err(|e| e.to_string())?;
     for l in &listeners {
         if let Ok(a) = l.local_addr() {
@@ -157,7 +211,14 @@ fn run(args: Args) -> Result<(), String> {
         looping: args.looping,
     };
     let input_waker = waker.clone();
-    source::spawn(input, reader, options, move |ev| {
+    let input_name = match &input {
+        Input::File(p) => p
+            .file_name()
+            .map_or(input.name(), |n| n.to_string_lossy().into_owned()),
+        other => other.name(),
+    };
+    let input_stats = Arc::new(InputStats::default());
+    source::spawn(input, reader, options, input_stats.clone(), move |ev| {
         if tx.send(ev).is_ok() {
             let _ = input_waker.wake();
         }
@@ -168,9 +229,13 @@ fn run(args: Args) -> Result<(), String> {
         client_queue_ms: args.client_queue_ms,
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         stall_timeout: Duration::from_millis(args.stall_timeout_ms),
+        drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+        max_clients_per_ip: args.max_clients_per_ip,
+        input_name,
         ..Config::default()
     };
-    let server = Server::new(poll, waker, listeners, rx, config).map_err(|e| e.to_string())?;
+    let server = Server::new(poll, waker, listeners, admin, rx, input_stats, config)
+        .map_err(|e| e.to_string())?;
     let result = server.run();
     if result.is_ok() {
         log::info!("done");

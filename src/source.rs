@@ -7,6 +7,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -217,6 +218,63 @@ fn open_http(host: &str, port: u16, path: &str) -> Result<Box<dyn Read + Send>, 
     Ok(Box::new(io::Cursor::new(rest).chain(stream)))
 }
 
+/// What the input is doing, for status pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum InputState {
+    Reading = 0,
+    /// Waiting for the wall clock to reach the next cluster's time.
+    Paced = 1,
+    Ended = 2,
+    Reconnecting = 3,
+}
+
+impl InputState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputState::Reading => "reading",
+            InputState::Paced => "paced",
+            InputState::Ended => "ended",
+            InputState::Reconnecting => "reconnecting",
+        }
+    }
+}
+
+/// Counters the input thread updates and the server reads.
+#[derive(Debug, Default)]
+pub struct InputStats {
+    bytes: AtomicU64,
+    state: AtomicU8,
+    reconnects: AtomicU64,
+}
+
+impl InputStats {
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
+    pub fn state(&self) -> InputState {
+        match self.state.load(Ordering::Relaxed) {
+            0 => InputState::Reading,
+            1 => InputState::Paced,
+            3 => InputState::Reconnecting,
+            _ => InputState::Ended,
+        }
+    }
+
+    fn set_state(&self, s: InputState) {
+        self.state.store(s as u8, Ordering::Relaxed);
+    }
+
+    fn add_bytes(&self, n: usize) {
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
 /// What the input thread hands to the server.
 #[derive(Debug, Clone)]
 pub enum SourceEvent {
@@ -342,6 +400,7 @@ pub fn spawn<F>(
     input: Input,
     reader: Box<dyn Read + Send>,
     options: SourceOptions,
+    stats: Arc<InputStats>,
     mut emit: F,
 ) -> thread::JoinHandle<()>
 where
@@ -350,7 +409,8 @@ where
     thread::Builder::new()
         .name("input".into())
         .spawn(move || {
-            let result = run(&input, reader, options, &mut emit);
+            let result = run(&input, reader, options, &stats, &mut emit);
+            stats.set_state(InputState::Ended);
             if let Err(e) = &result {
                 log::error!("input {}: {e}", input.name());
             }
@@ -363,6 +423,7 @@ fn run<F: FnMut(SourceEvent)>(
     input: &Input,
     mut reader: Box<dyn Read + Send>,
     options: SourceOptions,
+    stats: &InputStats,
     emit: &mut F,
 ) -> Result<(), SourceError> {
     let mut segmenter = Segmenter::new();
@@ -376,7 +437,10 @@ fn run<F: FnMut(SourceEvent)>(
         loop {
             let n = match reader.read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => n,
+                Ok(n) => {
+                    stats.add_bytes(n);
+                    n
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if segmenter.stats().segments > 0 => {
                     log::warn!("input {}: read error, ending: {e}", input.name());
@@ -387,12 +451,26 @@ fn run<F: FnMut(SourceEvent)>(
             segmenter
                 .feed(buf.get(..n).unwrap_or(&[]), &mut events)
                 .map_err(|e| SourceError::NoStream(e.to_string()))?;
-            segments_this_pass += deliver(&mut events, &mut continuity, &mut pacer, options, emit);
+            segments_this_pass += deliver(
+                &mut events,
+                &mut continuity,
+                &mut pacer,
+                options,
+                stats,
+                emit,
+            );
         }
         segmenter
             .finish(&mut events)
             .map_err(|e| SourceError::NoStream(e.to_string()))?;
-        segments_this_pass += deliver(&mut events, &mut continuity, &mut pacer, options, emit);
+        segments_this_pass += deliver(
+            &mut events,
+            &mut continuity,
+            &mut pacer,
+            options,
+            stats,
+            emit,
+        );
         passes += 1;
         let stats = segmenter.stats();
         log::info!(
@@ -415,6 +493,7 @@ fn run<F: FnMut(SourceEvent)>(
     }
     // The input counts as ended when the last cluster's time has passed.
     if options.pace && continuity.last_ts.is_some() {
+        stats.set_state(InputState::Paced);
         pacer.wait(continuity.last_end_ns);
     }
     Ok(())
@@ -426,6 +505,7 @@ fn deliver<F: FnMut(SourceEvent)>(
     continuity: &mut Continuity,
     pacer: &mut Pacer,
     options: SourceOptions,
+    stats: &InputStats,
     emit: &mut F,
 ) -> u64 {
     let mut n = 0;
@@ -445,7 +525,9 @@ fn deliver<F: FnMut(SourceEvent)>(
             Event::Segment(s) => {
                 let (s, restarted) = continuity.segment(s);
                 if options.pace {
+                    stats.set_state(InputState::Paced);
                     pacer.wait(s.timestamp_ns);
+                    stats.set_state(InputState::Reading);
                 }
                 if restarted {
                     emit(SourceEvent::Restart);

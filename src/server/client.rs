@@ -47,6 +47,8 @@ pub struct Conn {
     /// readiness: after `WouldBlock` wait for a writable event).
     pub writable: bool,
     pub user_agent: Option<Box<str>>,
+    /// Accepted on the admin listener: status pages, never a stream.
+    pub admin: bool,
 }
 
 /// What a write or read attempt found.
@@ -72,6 +74,7 @@ impl Conn {
             bytes_read: 0,
             writable: true,
             user_agent: None,
+            admin: false,
         }
     }
 

@@ -124,6 +124,19 @@ pub fn stream_head(content_type: &str) -> Bytes {
     ))
 }
 
+/// A complete `200 OK` response with a body (status pages).
+pub fn ok_response(content_type: &str, body: String, head_only: bool) -> Bytes {
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if !head_only {
+        out.push_str(&body);
+    }
+    Bytes::from(out)
+}
+
 /// A short complete error response.
 pub fn error_response(status: Status) -> Bytes {
     let body = format!("{} {}\n", status.code(), status.reason());

@@ -4,12 +4,14 @@
 
 pub mod client;
 pub mod http;
+pub mod status;
 
+use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use mio::net::TcpListener;
@@ -18,14 +20,20 @@ use slab::Slab;
 
 use crate::matroska::header::StreamHeader;
 use crate::publisher::{ClientQueue, HeaderChange, Publisher, QueueLimits};
-use crate::source::SourceEvent;
+use crate::source::{InputStats, SourceEvent};
 use client::{Conn, Io, Phase};
 use http::{Method, Parsed, Status};
+use status::{ClientInfo, Counters, Snapshot};
 
 const WAKER: Token = Token(usize::MAX);
 const SIGNALS: Token = Token(usize::MAX - 1);
+const ADMIN: Token = Token(usize::MAX - 2);
 /// Listener `i` has token `LISTENER_BASE - i`.
-const LISTENER_BASE: usize = usize::MAX - 2;
+const LISTENER_BASE: usize = usize::MAX - 3;
+/// How often a summary line is logged.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+/// Window over which the input bitrate is measured.
+const RATE_WINDOW: Duration = Duration::from_secs(10);
 /// How often timeouts are checked while there are connections.
 const TICK: Duration = Duration::from_millis(250);
 /// How long a closing connection may linger for the peer's FIN.
@@ -49,6 +57,12 @@ pub struct Config {
     pub client_queue_bytes: usize,
     pub request_timeout: Duration,
     pub stall_timeout: Duration,
+    /// Time clients get to take their queued data after SIGTERM/SIGINT.
+    pub drain_timeout: Duration,
+    /// Viewers allowed per remote address (`None`: no limit).
+    pub max_clients_per_ip: Option<usize>,
+    /// A name for the input, for logs and the status page.
+    pub input_name: String,
 }
 
 impl Default for Config {
@@ -61,6 +75,9 @@ impl Default for Config {
             client_queue_bytes: 32 << 20,
             request_timeout: Duration::from_secs(10),
             stall_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(5),
+            max_clients_per_ip: None,
+            input_name: String::new(),
         }
     }
 }
@@ -115,6 +132,20 @@ pub struct Server {
     /// Kept so the eventfd outlives the input thread: if the last `Waker`
     /// dropped with it, its final wake-up would be lost with the fd.
     _waker: Arc<Waker>,
+    admin: Option<TcpListener>,
+    input_stats: Arc<InputStats>,
+    counters: Counters,
+    started: Instant,
+    /// (time, input bytes) samples for the input bitrate.
+    rate_samples: VecDeque<(Instant, u64)>,
+    /// Time and bytes sent at the last summary line.
+    last_report: (Instant, u64),
+    /// Whether the "streaming … on http://…" line was printed.
+    announced: bool,
+    /// Where to tell people to point a player.
+    public_url: String,
+    drain_deadline: Option<Instant>,
+    viewers_per_ip: HashMap<IpAddr, usize>,
 }
 
 /// Creates the poll and the waker the input thread uses to wake it.
@@ -140,9 +171,19 @@ impl Server {
         poll: Poll,
         waker: Arc<Waker>,
         mut listeners: Vec<TcpListener>,
+        mut admin: Option<TcpListener>,
         source: Receiver<SourceEvent>,
+        input_stats: Arc<InputStats>,
         config: Config,
     ) -> io::Result<Self> {
+        if let Some(a) = admin.as_mut() {
+            poll.registry().register(a, ADMIN, Interest::READABLE)?;
+        }
+        let public_url = listeners
+            .first()
+            .and_then(|l| l.local_addr().ok())
+            .map(reachable_url)
+            .unwrap_or_default();
         for (i, l) in listeners.iter_mut().enumerate() {
             poll.registry()
                 .register(l, Token(LISTENER_BASE - i), Interest::READABLE)?;
@@ -150,6 +191,7 @@ impl Server {
         let mut signals = signal_hook_mio::v1_0::Signals::new([
             signal_hook::consts::SIGINT,
             signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
         ])?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -175,6 +217,16 @@ impl Server {
             scratch: vec![0u8; 16 << 10],
             failure: None,
             _waker: waker,
+            admin,
+            input_stats,
+            counters: Counters::default(),
+            started: Instant::now(),
+            rate_samples: VecDeque::new(),
+            last_report: (Instant::now(), 0),
+            announced: false,
+            public_url,
+            drain_deadline: None,
+            viewers_per_ip: HashMap::new(),
         })
     }
 
@@ -202,8 +254,9 @@ impl Server {
                 match event.token() {
                     WAKER => self.drain_source(),
                     SIGNALS => self.handle_signals(),
+                    ADMIN => self.accept(None),
                     Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
-                        self.accept(LISTENER_BASE - t)
+                        self.accept(Some(LISTENER_BASE - t))
                     }
                     Token(key) => self.conn_event(key, event.is_readable(), event.is_writable()),
                 }
@@ -236,24 +289,39 @@ impl Server {
                 .all(|(_, c)| matches!(c.phase, Phase::Request(_) | Phase::Closing))
     }
 
+    /// SIGTERM/SIGINT: stop accepting and let clients take what is queued
+    /// for up to the drain timeout; a second one exits at once. SIGHUP is
+    /// ignored (there is no configuration to reload).
     fn handle_signals(&mut self) {
         let Some(signals) = self.signals.as_mut() else {
             return;
         };
         let got: Vec<i32> = signals.pending().collect();
-        if got.is_empty() {
-            return;
-        }
-        if self.shutting_down {
-            log::warn!("second signal: exiting now");
-            std::process::exit(0);
-        }
-        log::info!("signal {}: closing clients and exiting", got[0]);
-        self.shutting_down = true;
-        self.stop_accepting();
-        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            self.close(key, Reason::Shutdown);
+        for sig in got {
+            if sig == signal_hook::consts::SIGHUP {
+                log::info!("SIGHUP ignored: mkvcast has no configuration to reload");
+                continue;
+            }
+            if self.shutting_down {
+                log::warn!("second signal: exiting now");
+                std::process::exit(0);
+            }
+            log::info!(
+                "signal {sig}: not accepting new clients; clients get up to {} ms to take their queued data",
+                self.config.drain_timeout.as_millis()
+            );
+            self.shutting_down = true;
+            let now = Instant::now();
+            self.drain_deadline = Some(now + self.config.drain_timeout);
+            self.stop_accepting();
+            let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+            for key in keys {
+                match self.conns.get(key).map(|c| &c.phase) {
+                    Some(Phase::Sending(_)) => self.finish_conn(key, now),
+                    Some(Phase::Closing) => {}
+                    _ => self.close(key, Reason::Shutdown),
+                }
+            }
         }
     }
 
@@ -262,6 +330,9 @@ impl Server {
             let _ = self.poll.registry().deregister(l);
         }
         self.listeners.clear();
+        if let Some(mut a) = self.admin.take() {
+            let _ = self.poll.registry().deregister(&mut a);
+        }
     }
 
     fn drain_source(&mut self) {
@@ -370,8 +441,7 @@ impl Server {
                 if let Some(c) = self.conns.get_mut(key) {
                     if matches!(c.phase, Phase::Sending(_)) {
                         c.close_when_done = true;
-                        c.viewer = false;
-                        self.viewers -= 1;
+                        release_viewer(&mut self.viewers, &mut self.viewers_per_ip, c);
                         self.after_write(key, now);
                     }
                 }
@@ -389,14 +459,28 @@ impl Server {
         for (key, head_only) in waiting {
             self.start_response(key, head_only, now);
         }
+        if !self.announced {
+            self.announced = true;
+            let url = &self.public_url;
+            log::info!(
+                "streaming {} ({}) on {url} — open it in a browser, or: ffplay {url}",
+                self.config.input_name,
+                h.describe_tracks()
+            );
+        }
     }
 
-    fn accept(&mut self, index: usize) {
+    /// Accepts on stream listener `index`, or on the admin listener.
+    fn accept(&mut self, index: Option<usize>) {
         if self.accept_paused_until.is_some() {
             return;
         }
         loop {
-            let Some(listener) = self.listeners.get(index) else {
+            let listener = match index {
+                Some(i) => self.listeners.get(i),
+                None => self.admin.as_ref(),
+            };
+            let Some(listener) = listener else {
                 return;
             };
             match listener.accept() {
@@ -419,7 +503,9 @@ impl Server {
                     {
                         continue;
                     }
-                    entry.insert(Conn::new(stream, addr, Instant::now()));
+                    let mut conn = Conn::new(stream, addr, Instant::now());
+                    conn.admin = index.is_none();
+                    entry.insert(conn);
                     self.pending += 1;
                     log::debug!("connection {key} from {addr}");
                 }
@@ -496,9 +582,10 @@ impl Server {
             let _ = c.stream.shutdown(std::net::Shutdown::Write);
             c.phase = Phase::Closing;
             c.last_progress = now;
-            if c.viewer {
-                c.viewer = false;
-                self.viewers -= 1;
+            let was_viewer = c.viewer;
+            release_viewer(&mut self.viewers, &mut self.viewers_per_ip, c);
+            if !was_viewer {
+                return;
             }
             log::info!(
                 "client {key} {} finished: {} bytes in {:.1} s",
@@ -548,6 +635,10 @@ impl Server {
                 // No longer a pending request, whatever happens next.
                 c.phase = Phase::Waiting { head_only };
                 c.user_agent = req.user_agent.map(String::into_boxed_str);
+                if c.admin {
+                    self.serve_admin(key, &req.path, head_only, now);
+                    return;
+                }
                 if req.path == "/favicon.ico" {
                     self.respond(
                         key,
@@ -567,7 +658,17 @@ impl Server {
                     return;
                 }
                 if !head_only {
+                    let ip = self.conns[key].addr.ip();
+                    let per_ip = self.viewers_per_ip.get(&ip).copied().unwrap_or(0);
+                    if self.config.max_clients_per_ip.is_some_and(|m| per_ip >= m) {
+                        log::warn!("client {ip} refused: {per_ip} viewers from it already (--max-clients-per-ip)");
+                        self.counters.rejected_full += 1;
+                        let busy = http::error_response(Status::Unavailable);
+                        self.respond(key, busy, Status::Unavailable, now);
+                        return;
+                    }
                     if self.viewers >= self.config.max_clients {
+                        self.counters.rejected_full += 1;
                         log::warn!(
                             "client {} refused: {} viewers already (--max-clients)",
                             self.conns[key].addr,
@@ -582,6 +683,8 @@ impl Server {
                         return;
                     }
                     self.viewers += 1;
+                    *self.viewers_per_ip.entry(ip).or_insert(0) += 1;
+                    self.counters.clients_total += 1;
                     let c = &mut self.conns[key];
                     c.viewer = true;
                     log::info!(
@@ -633,6 +736,7 @@ impl Server {
             );
         }
         self.pending -= 1;
+        self.counters.rejected_bad_request += 1;
         self.respond(key, http::error_response(status), status, now);
     }
 
@@ -651,11 +755,20 @@ impl Server {
     /// Timeouts: slow requests, stalled viewers, lingering closes; and
     /// resuming accepts after a back-off.
     fn tick(&mut self, now: Instant) {
+        self.sample_rates(now);
+        if self.drain_deadline.is_some_and(|d| now >= d) {
+            self.drain_deadline = None;
+            let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+            for key in keys {
+                self.close(key, Reason::Shutdown);
+            }
+        }
         if self.accept_paused_until.is_some_and(|t| now >= t) {
             self.accept_paused_until = None;
             for i in 0..self.listeners.len() {
-                self.accept(i);
+                self.accept(Some(i));
             }
+            self.accept(None);
         }
         let mut expired = Vec::new();
         for (key, c) in self.conns.iter() {
@@ -679,6 +792,11 @@ impl Server {
             }
         }
         for (key, reason) in expired {
+            match reason {
+                Reason::RequestTimeout => self.counters.rejected_timeout += 1,
+                Reason::Stalled => self.counters.slow_clients_closed += 1,
+                _ => {}
+            }
             self.close(key, reason);
         }
     }
@@ -692,8 +810,10 @@ impl Server {
         if matches!(c.phase, Phase::Request(_)) {
             self.pending -= 1;
         }
+        self.counters.bytes_sent_closed += c.bytes_sent;
+        self.counters.keyframe_skips_closed += c.queue().map_or(0, ClientQueue::skips);
         if c.viewer {
-            self.viewers -= 1;
+            release_viewer(&mut self.viewers, &mut self.viewers_per_ip, &mut c);
             log::info!(
                 "client {key} {} disconnected: {reason}; sent {} bytes in {:.1} s",
                 c.addr,
@@ -702,6 +822,142 @@ impl Server {
             );
         } else {
             log::debug!("connection {key} {} closed: {reason}", c.addr);
+        }
+    }
+}
+
+/// Frees a connection's viewer slot (and its per-address count).
+fn release_viewer(viewers: &mut usize, per_ip: &mut HashMap<IpAddr, usize>, c: &mut Conn) {
+    if !c.viewer {
+        return;
+    }
+    c.viewer = false;
+    *viewers -= 1;
+    let ip = c.addr.ip();
+    if let Some(n) = per_ip.get_mut(&ip) {
+        *n -= 1;
+        if *n == 0 {
+            per_ip.remove(&ip);
+        }
+    }
+}
+
+/// A URL people can open for a listen address: the unspecified address
+/// (0.0.0.0 or ::) is not reachable, loopback is.
+fn reachable_url(addr: SocketAddr) -> String {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => format!("http://127.0.0.1:{}/", addr.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => format!("http://127.0.0.1:{}/", addr.port()),
+        IpAddr::V6(ip) => format!("http://[{ip}]:{}/", addr.port()),
+        IpAddr::V4(ip) => format!("http://{ip}:{}/", addr.port()),
+    }
+}
+
+impl Server {
+    /// Answers `/status`, `/status.json` and `/metrics` on the admin
+    /// listener; anything else there is 404.
+    fn serve_admin(&mut self, key: usize, path: &str, head_only: bool, now: Instant) {
+        let (body, content_type) = match path {
+            "/status.json" => (status::json(&self.snapshot(now)), "application/json"),
+            "/status" | "/" => (
+                status::html(&self.snapshot(now)),
+                "text/html; charset=utf-8",
+            ),
+            "/metrics" => (
+                status::metrics(&self.snapshot(now)),
+                "text/plain; version=0.0.4; charset=utf-8",
+            ),
+            _ => {
+                self.respond(
+                    key,
+                    http::error_response(Status::NotFound),
+                    Status::NotFound,
+                    now,
+                );
+                return;
+            }
+        };
+        let response = http::ok_response(content_type, body, head_only);
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let mut q = ClientQueue::new(self.limits);
+        q.push_bytes(response);
+        c.phase = Phase::Sending(Box::new(q));
+        c.close_when_done = true;
+        self.after_write(key, now);
+    }
+
+    fn snapshot(&self, now: Instant) -> Snapshot<'_> {
+        let wall = SystemTime::now();
+        let clients = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.viewer)
+            .map(|(id, c)| {
+                let age = now.duration_since(c.since);
+                ClientInfo {
+                    id,
+                    address: c.addr.to_string(),
+                    connected_since: crate::logging::utc(wall - age),
+                    connected_s: age.as_secs_f64(),
+                    bytes_sent: c.bytes_sent,
+                    queue_bytes: c.queue().map_or(0, ClientQueue::len),
+                    keyframe_skips: c.queue().map_or(0, ClientQueue::skips),
+                    user_agent: c.user_agent.as_deref().unwrap_or("").to_string(),
+                }
+            })
+            .collect();
+        let (buffered_ns, buffered_bytes) = self.publisher.buffered();
+        Snapshot {
+            input: &self.config.input_name,
+            header: self.publisher.header().map(|h| &**h),
+            input_state: self.input_stats.state().as_str(),
+            input_bytes: self.input_stats.bytes(),
+            input_reconnects: self.input_stats.reconnects(),
+            input_kbps: self.input_kbps(),
+            media_time_s: self.publisher.media_time_ns() as f64 / 1e9,
+            buffered_s: buffered_ns as f64 / 1e9,
+            buffered_bytes,
+            clusters_published: self.publisher.published(),
+            uptime_s: now.duration_since(self.started).as_secs_f64(),
+            clients,
+            counters: &self.counters,
+        }
+    }
+
+    /// Input bitrate over the last [`RATE_WINDOW`].
+    fn input_kbps(&self) -> f64 {
+        match (self.rate_samples.front(), self.rate_samples.back()) {
+            (Some(a), Some(b)) if b.0 > a.0 => {
+                (b.1 - a.1) as f64 * 8.0 / 1000.0 / (b.0 - a.0).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// Records input progress, and logs a summary line every minute.
+    fn sample_rates(&mut self, now: Instant) {
+        self.rate_samples.push_back((now, self.input_stats.bytes()));
+        while self
+            .rate_samples
+            .front()
+            .is_some_and(|s| now.duration_since(s.0) > RATE_WINDOW)
+        {
+            self.rate_samples.pop_front();
+        }
+        let elapsed = now.duration_since(self.last_report.0);
+        if elapsed >= REPORT_EVERY {
+            let sent = self.counters.bytes_sent_closed
+                + self.conns.iter().map(|(_, c)| c.bytes_sent).sum::<u64>();
+            let out_mbps = (sent - self.last_report.1) as f64 * 8.0 / 1e6 / elapsed.as_secs_f64();
+            log::info!(
+                "{} clients, out {out_mbps:.2} Mbit/s, in {:.0} kbit/s, media time {:.1} s",
+                self.viewers,
+                self.input_kbps(),
+                self.publisher.media_time_ns() as f64 / 1e9
+            );
+            self.last_report = (now, sent);
         }
     }
 }

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 pub struct Mkvcast {
     pub child: Child,
     pub port: u16,
+    /// Port of the admin listener (status pages, metrics).
+    pub admin_port: u16,
     log: Arc<Mutex<String>>,
 }
 
@@ -29,7 +31,7 @@ impl Mkvcast {
     fn start_with(args: &[&str], stdin: Stdio) -> Mkvcast {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mkvcast"))
             .args(args)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .env("RUST_LOG", "debug")
             .stdin(stdin)
             .stdout(Stdio::null())
@@ -66,7 +68,24 @@ impl Mkvcast {
             );
             thread::sleep(Duration::from_millis(20));
         };
-        Mkvcast { child, port, log }
+        let admin_port = {
+            let text = log.lock().unwrap().clone();
+            text.split("status page on http://127.0.0.1:")
+                .nth(1)
+                .map(|r| {
+                    r.chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect::<String>()
+                })
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(0)
+        };
+        Mkvcast {
+            child,
+            port,
+            admin_port,
+            log,
+        }
     }
 
     pub fn url(&self) -> String {
