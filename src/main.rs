@@ -57,6 +57,11 @@ struct Args {
     #[argh(option, default = "30000")]
     stall_timeout_ms: u64,
 
+    /// for an http:// input: keep reconnecting (1 s to 30 s apart) for this
+    /// long without receiving a cluster before ending, in ms (default 60000)
+    #[argh(option, default = "60000")]
+    reconnect_timeout_ms: u64,
+
     /// most viewers from one remote address (default: no limit)
     #[argh(option)]
     max_clients_per_ip: Option<usize>,
@@ -209,6 +214,7 @@ fn run(args: Args) -> Result<(), String> {
     let options = SourceOptions {
         pace: !args.no_pace,
         looping: args.looping,
+        reconnect_timeout: Duration::from_millis(args.reconnect_timeout_ms),
     };
     let input_waker = waker.clone();
     let input_name = match &input {

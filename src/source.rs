@@ -20,6 +20,12 @@ const READ_CHUNK: usize = 64 << 10;
 /// A forward jump in media time larger than this re-anchors the clock
 /// instead of pausing publication for that long.
 const MAX_FORWARD_JUMP_NS: u64 = 5_000_000_000;
+/// An `http://` upstream that sends nothing for this long is dropped and
+/// reconnected.
+const HTTP_STALL: Duration = Duration::from_secs(10);
+/// Bounds of the reconnection back-off.
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Lateness beyond which the clock re-anchors instead of bursting.
 const LATE_TOLERANCE: Duration = Duration::from_millis(50);
 
@@ -154,7 +160,7 @@ fn open_http(host: &str, port: u16, path: &str) -> Result<Box<dyn Read + Send>, 
     }
     let mut stream = stream.ok_or_else(|| SourceError::Open(name.clone(), last))?;
     stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
+        .set_read_timeout(Some(HTTP_STALL))
         .map_err(SourceError::Read)?;
     let host_header = if host.contains(':') {
         format!("[{host}]:{port}")
@@ -296,6 +302,9 @@ pub struct SourceOptions {
     pub pace: bool,
     /// Start a file again at its end, with continuous timestamps.
     pub looping: bool,
+    /// For an `http://` input: how long to keep reconnecting without
+    /// receiving a cluster before the input counts as ended.
+    pub reconnect_timeout: Duration,
 }
 
 /// Keeps cluster timestamps strictly increasing across loops, encoder
@@ -432,6 +441,7 @@ fn run<F: FnMut(SourceEvent)>(
     let mut events = Vec::new();
     let mut buf = vec![0u8; READ_CHUNK];
     let mut passes = 0u64;
+    let mut last_cluster = Instant::now();
     loop {
         let mut segments_this_pass = 0u64;
         loop {
@@ -442,7 +452,7 @@ fn run<F: FnMut(SourceEvent)>(
                     n
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if segmenter.stats().segments > 0 => {
+                Err(e) if segmenter.stats().segments > 0 || matches!(input, Input::Http { .. }) => {
                     log::warn!("input {}: read error, ending: {e}", input.name());
                     break;
                 }
@@ -472,19 +482,40 @@ fn run<F: FnMut(SourceEvent)>(
             emit,
         );
         passes += 1;
-        let stats = segmenter.stats();
+        let seg_stats = segmenter.stats();
         log::info!(
             "input {} ended (pass {passes}): {} bytes, {} clusters, {} bytes skipped",
             input.name(),
-            stats.bytes_in,
-            stats.segments,
-            stats.bytes_skipped
+            seg_stats.bytes_in,
+            seg_stats.segments,
+            seg_stats.bytes_skipped
         );
-        if segments_this_pass == 0 && continuity.header.is_none() {
+        if segments_this_pass > 0 {
+            last_cluster = Instant::now();
+        }
+        if segments_this_pass == 0
+            && continuity.header.is_none()
+            && !matches!(input, Input::Http { .. })
+        {
             return Err(SourceError::NoStream(format!(
                 "input {} holds no playable Matroska/WebM stream",
                 input.name()
             )));
+        }
+        if let Input::Http { .. } = input {
+            match reconnect(input, last_cluster, options.reconnect_timeout, stats) {
+                Some(r) => {
+                    reader = r;
+                    continue;
+                }
+                None if continuity.header.is_none() => {
+                    return Err(SourceError::NoStream(format!(
+                        "input {} gave no playable Matroska/WebM stream",
+                        input.name()
+                    )))
+                }
+                None => break,
+            }
         }
         if !(options.looping && segments_this_pass > 0) {
             break;
@@ -497,6 +528,55 @@ fn run<F: FnMut(SourceEvent)>(
         pacer.wait(continuity.last_end_ns);
     }
     Ok(())
+}
+
+/// Reconnects to an `http://` input with jittered exponential back-off,
+/// until `timeout` has passed since the last cluster arrived.
+fn reconnect(
+    input: &Input,
+    last_cluster: Instant,
+    timeout: Duration,
+    stats: &InputStats,
+) -> Option<Box<dyn Read + Send>> {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let waited = last_cluster.elapsed();
+        if waited >= timeout {
+            log::warn!(
+                "input {}: no usable stream for {:.0} s (--reconnect-timeout-ms): giving up",
+                input.name(),
+                waited.as_secs_f64()
+            );
+            return None;
+        }
+        stats.set_state(InputState::Reconnecting);
+        let pause = jitter(backoff).min(timeout - waited);
+        log::warn!(
+            "input {}: lost; reconnecting in {} ms",
+            input.name(),
+            pause.as_millis()
+        );
+        thread::sleep(pause);
+        match input.open() {
+            Ok(r) => {
+                stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                stats.set_state(InputState::Reading);
+                log::info!("input {}: reconnected", input.name());
+                return Some(r);
+            }
+            Err(e) => log::warn!("input {}: {e}", input.name()),
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// `d` ± 20%, so that relays of one upstream do not reconnect in step.
+fn jitter(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.subsec_nanos());
+    let factor = 0.8 + f64::from(nanos % 1000) / 1000.0 * 0.4;
+    d.mul_f64(factor)
 }
 
 /// Passes segmenter events on, paced; returns the clusters delivered.

@@ -23,15 +23,25 @@ impl Mkvcast {
         Self::start_with(args, Stdio::null())
     }
 
+    /// Like [`start`](Self::start) on a given port (to restart a server
+    /// where its clients expect it).
+    pub fn start_on(port: u16, args: &[&str]) -> Mkvcast {
+        Self::launch(args, Stdio::null(), &format!("127.0.0.1:{port}"))
+    }
+
     /// Like [`start`](Self::start) with stdin piped (`child.stdin`).
     pub fn start_piped(args: &[&str]) -> Mkvcast {
         Self::start_with(args, Stdio::piped())
     }
 
     fn start_with(args: &[&str], stdin: Stdio) -> Mkvcast {
+        Self::launch(args, stdin, "127.0.0.1:0")
+    }
+
+    fn launch(args: &[&str], stdin: Stdio, listen: &str) -> Mkvcast {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mkvcast"))
             .args(args)
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(["--listen", listen, "--admin-listen", "127.0.0.1:0"])
             .env("RUST_LOG", "debug")
             .stdin(stdin)
             .stdout(Stdio::null())

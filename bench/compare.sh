@@ -1,0 +1,484 @@
+#!/usr/bin/env bash
+# Server load, side by side: mkvcast vs Icecast2 vs a minimal raw sender.
+#
+#   sudo bench/compare.sh                          # N = 100 1000 5000 9000, 30 s each
+#   NS="100 1000" DURATION=10 bench/compare.sh     # a quick run
+#
+# For every client count N and every server, the server is started fresh on
+# a loopback port, streams fixtures/bench_1mbit.webm (looped, ~1 Mbit/s) for
+# WARMUP seconds, then `mkvcast-load` opens N viewers at RATE per second and
+# keeps them DURATION seconds. Over the measurement window (the load
+# generator's window minus SETTLE seconds at each end) the script samples the
+# server's CPU time (/proc/PID/stat utime+stime), its RSS, and the kernel's
+# TCP memory (/proc/net/sockstat); the load generator reports delivery,
+# stalls, validity and join times. The results are printed as markdown and
+# written into BENCHMARKS.md (section "Server load: mkvcast vs Icecast2 vs
+# raw sender", replaced if present).
+#
+# Environment:
+#   NS="100 1000 5000 9000"   client counts
+#   DURATION=30               seconds every viewer is kept after the ramp
+#   RATE=                     connections per second (default: 500, 1000 above 5000 clients)
+#   SERVERS="raw mkvcast icecast"
+#   WARMUP=5 SETTLE=2         seconds (see above)
+#   BASE_PORT=19000           ports used: BASE_PORT + 0..3*len(NS)
+#   WRITE=1                   write the section into BENCHMARKS.md (0: print only)
+#   KEEP_TMP=0                keep logs and JSON in the temp dir
+#
+# Needs: cargo, jq, curl, ss, awk; for Icecast2: root (icecast2 drops to
+# nobody), icecast2 and ffmpeg (Debian: apt-get install -y icecast2 ffmpeg).
+# Loopback only. Every process started here is stopped on exit.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+NS=${NS:-"100 1000 5000 9000"}
+DURATION=${DURATION:-30}
+RATE=${RATE:-}
+SERVERS=${SERVERS:-"raw mkvcast icecast"}
+WARMUP=${WARMUP:-5}
+SETTLE=${SETTLE:-2}
+BASE_PORT=${BASE_PORT:-19000}
+WRITE=${WRITE:-1}
+KEEP_TMP=${KEEP_TMP:-0}
+FILE=fixtures/bench_1mbit.webm
+MD=BENCHMARKS.md
+SECTION="## Server load: mkvcast vs Icecast2 vs raw sender"
+ICE_SOURCE_PASS=bench-source
+ICE_ADMIN_PASS=bench-admin
+HZ=$(getconf CLK_TCK)
+NPROC=$(nproc)
+
+die() { echo "compare.sh: $*" >&2; exit 1; }
+say() { echo "compare.sh: $*" >&2; }
+
+awk "BEGIN{exit !($DURATION > 2*$SETTLE + 1)}" || die "DURATION must exceed 2*SETTLE+1 seconds"
+for n in $NS; do
+    [[ $n =~ ^[0-9]+$ && $n -ge 1 && $n -le 18000 ]] || die "bad client count '$n' (1..18000)"
+done
+for s in $SERVERS; do
+    [[ $s == raw || $s == mkvcast || $s == icecast ]] || die "unknown server '$s'"
+done
+for tool in cargo jq curl ss awk timeout; do
+    command -v "$tool" >/dev/null || die "$tool is needed"
+done
+if [[ " $SERVERS " == *" icecast "* ]]; then
+    command -v icecast2 >/dev/null && command -v ffmpeg >/dev/null ||
+        die "icecast2 and ffmpeg are needed (apt-get install -y icecast2 ffmpeg), or set SERVERS=\"raw mkvcast\""
+    [[ $(id -u) == 0 ]] || die "Icecast2 needs root here (it starts as root and drops to nobody); or set SERVERS=\"raw mkvcast\""
+fi
+# Every viewer is one descriptor in the load generator and one in the server.
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+say "open-file limit $(ulimit -n)"
+
+TMP=$(mktemp -d /tmp/mkvcast-bench.XXXXXX)
+chmod 755 "$TMP"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    PIDS=()
+    if [[ $KEEP_TMP == 1 ]]; then say "logs kept in $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "building (release)"
+cargo build --release --quiet --bin mkvcast --bin mkvcast-load --example raw_sender
+MKVCAST=$ROOT/target/release/mkvcast
+LOAD=$ROOT/target/release/mkvcast-load
+RAW=$ROOT/target/release/examples/raw_sender
+
+# --- /proc sampling -----------------------------------------------------------
+
+now() { date +%s.%N; }
+# utime + stime of a process (all its threads), in clock ticks.
+cpu_ticks() {
+    local s
+    s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    s=${s##*) }
+    # shellcheck disable=SC2086
+    set -- $s
+    echo $(( ${12} + ${13} ))
+}
+# A VmRSS/VmHWM line of /proc/PID/status, in KiB.
+status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# Pages of memory in TCP socket buffers, machine-wide.
+sock_pages() { awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat; }
+# Busy clock ticks of the whole machine (all CPUs).
+busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+sleep_until() { local d; d=$(awk -v t="$1" -v n="$(now)" 'BEGIN { d = t - n; print (d > 0 ? d : 0) }'); sleep "$d"; }
+port_listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q LISTEN; }
+wait_port() {
+    for _ in $(seq 100); do port_listening "$1" && return 0; sleep 0.1; done
+    return 1
+}
+# Waits until URL answers 200 (reads at most a second of the stream).
+wait_stream() {
+    local code
+    for _ in $(seq 30); do
+        code=$(curl -s -o /dev/null --max-time 1 -w '%{http_code}' "$1" || true)
+        [[ $code == 200 ]] && return 0
+        sleep 0.5
+    done
+    return 1
+}
+rate_for() {
+    if [[ -n $RATE ]]; then echo "$RATE"; elif (( $1 > 5000 )); then echo 1000; else echo 500; fi
+}
+
+# --- servers ------------------------------------------------------------------
+
+SRV_PID="" SRC_PID="" URL=""
+CMD_RAW="target/release/examples/raw_sender --listen 127.0.0.1:PORT --file $FILE"
+CMD_MKVCAST="RUST_LOG=warn target/release/mkvcast $FILE --loop --max-clients 20000 --listen 127.0.0.1:PORT"
+CMD_FFMPEG="ffmpeg -re -stream_loop -1 -i $FILE -c copy -f webm -cluster_size_limit 8000000 -cluster_time_limit 5000 -content_type video/webm icecast://source:PASS@127.0.0.1:PORT/live.webm"
+
+icecast_config() { # DIR PORT
+    cat <<EOF
+<icecast>
+  <location>loopback benchmark</location>
+  <admin>bench@localhost</admin>
+  <limits>
+    <clients>20000</clients>
+    <sources>2</sources>
+    <queue-size>524288</queue-size>
+    <client-timeout>30</client-timeout>
+    <header-timeout>15</header-timeout>
+    <source-timeout>10</source-timeout>
+    <burst-on-connect>1</burst-on-connect>
+    <burst-size>65535</burst-size>
+  </limits>
+  <authentication>
+    <source-password>$ICE_SOURCE_PASS</source-password>
+    <relay-password>$ICE_ADMIN_PASS</relay-password>
+    <admin-user>admin</admin-user>
+    <admin-password>$ICE_ADMIN_PASS</admin-password>
+  </authentication>
+  <hostname>127.0.0.1</hostname>
+  <listen-socket>
+    <port>$2</port>
+    <bind-address>127.0.0.1</bind-address>
+  </listen-socket>
+  <paths>
+    <basedir>/usr/share/icecast2</basedir>
+    <logdir>$1/log</logdir>
+    <webroot>/usr/share/icecast2/web</webroot>
+    <adminroot>/usr/share/icecast2/admin</adminroot>
+    <pidfile>$1/icecast.pid</pidfile>
+  </paths>
+  <logging>
+    <accesslog>access.log</accesslog>
+    <errorlog>error.log</errorlog>
+    <loglevel>2</loglevel>
+  </logging>
+  <security>
+    <chroot>0</chroot>
+    <changeowner><user>nobody</user><group>nogroup</group></changeowner>
+  </security>
+</icecast>
+EOF
+}
+
+start_server() { # NAME PORT TAG
+    local name=$1 port=$2 tag=$3
+    SRV_PID="" SRC_PID=""
+    port_listening "$port" && die "port $port is already in use (set BASE_PORT)"
+    case $name in
+    raw)
+        "$RAW" --listen "127.0.0.1:$port" --file "$FILE" --status-every 0 \
+            >"$TMP/$tag.server.log" 2>&1 &
+        SRV_PID=$!
+        URL="http://127.0.0.1:$port/"
+        ;;
+    mkvcast)
+        RUST_LOG=warn "$MKVCAST" "$FILE" --loop --max-clients 20000 --listen "127.0.0.1:$port" \
+            >"$TMP/$tag.server.log" 2>&1 &
+        SRV_PID=$!
+        URL="http://127.0.0.1:$port/"
+        ;;
+    icecast)
+        local dir=$TMP/$tag.icecast
+        mkdir -p "$dir/log"
+        icecast_config "$dir" "$port" >"$dir/icecast.xml"
+        chown -R nobody:nogroup "$dir"
+        icecast2 -c "$dir/icecast.xml" >"$TMP/$tag.server.log" 2>&1 &
+        SRV_PID=$!
+        URL="http://127.0.0.1:$port/live.webm"
+        ;;
+    esac
+    PIDS+=("$SRV_PID")
+    wait_port "$port" || { cat "$TMP/$tag.server.log" >&2; die "$name did not listen on $port"; }
+    if [[ $name == icecast ]]; then
+        ffmpeg -nostdin -hide_banner -loglevel error -re -stream_loop -1 -i "$FILE" -c copy \
+            -f webm -cluster_size_limit 8000000 -cluster_time_limit 5000 \
+            -content_type video/webm \
+            "icecast://source:$ICE_SOURCE_PASS@127.0.0.1:$port/live.webm" \
+            >"$TMP/$tag.ffmpeg.log" 2>&1 &
+        SRC_PID=$!
+        PIDS+=("$SRC_PID")
+    fi
+    wait_stream "$URL" || { cat "$TMP/$tag".*.log >&2; die "$name: no stream at $URL"; }
+}
+
+forget_pid() {
+    local keep=() p
+    for p in "${PIDS[@]}"; do [[ $p != "$1" ]] && keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+stop_pid() {
+    local pid=$1
+    [[ -z $pid ]] && return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    forget_pid "$pid"
+}
+
+# --- one run --------------------------------------------------------------------
+
+RESULTS=$TMP/results.tsv
+: >"$RESULTS"
+
+run_one() { # NAME N PORT
+    local name=$1 n=$2 port=$3 tag="$1-$2"
+    local rate ramp t0 lg rc
+    rate=$(rate_for "$n")
+    ramp=$(awk -v n="$n" -v r="$rate" 'BEGIN { print n / r }')
+    say "$name, $n clients at $rate/s, ${DURATION} s (port $port)"
+    start_server "$name" "$port" "$tag"
+    sleep "$WARMUP"
+    local rss0 sock0
+    rss0=$(status_kib "$SRV_PID" VmRSS)
+    sock0=$(sock_pages)
+
+    t0=$(now)
+    timeout -s KILL "$(awk -v r="$ramp" -v d="$DURATION" 'BEGIN { printf "%d", r + d + 120 }')" \
+        "$LOAD" "$URL" --clients "$n" --rate "$rate" --duration "$DURATION" --json --strict \
+        >"$TMP/$tag.json" 2>"$TMP/$tag.load.log" &
+    lg=$!
+    PIDS+=("$lg")
+
+    sleep_until "$(awk -v t="$t0" -v r="$ramp" -v s="$SETTLE" 'BEGIN { printf "%.3f", t + r + s }')"
+    local ta ca sa ga ma tb cb sb gb mb rss1 sock1 hwm
+    ta=$(now); ca=$(cpu_ticks "$SRV_PID"); ga=$(cpu_ticks "$lg"); ma=$(busy_ticks)
+    sa=0; [[ -n $SRC_PID ]] && sa=$(cpu_ticks "$SRC_PID")
+    sleep_until "$(awk -v t="$t0" -v r="$ramp" -v d="$DURATION" -v s="$SETTLE" 'BEGIN { printf "%.3f", t + r + d - s }')"
+    tb=$(now); cb=$(cpu_ticks "$SRV_PID"); gb=$(cpu_ticks "$lg"); mb=$(busy_ticks)
+    sb=0; [[ -n $SRC_PID ]] && sb=$(cpu_ticks "$SRC_PID")
+    rss1=$(status_kib "$SRV_PID" VmRSS)
+    sock1=$(sock_pages)
+
+    rc=0
+    wait "$lg" || rc=$?
+    forget_pid "$lg"
+    hwm=$(status_kib "$SRV_PID" VmHWM)
+    kill -0 "$SRV_PID" 2>/dev/null || say "WARNING: $name exited during the run (see $TMP/$tag.server.log)"
+    stop_pid "$SRC_PID"
+    stop_pid "$SRV_PID"
+
+    local json=$TMP/$tag.json
+    if ! jq -e .attempted "$json" >/dev/null 2>&1; then
+        say "WARNING: no JSON from mkvcast-load (exit $rc):"; tail -5 "$TMP/$tag.load.log" >&2
+        echo '{}' >"$json"
+    fi
+    local j
+    j=$(jq -r '[.connected // 0, .refused // 0, .failed // 0, .dropped // 0, .stalls // 0,
+               .invalid // 0, .mbit_per_s // 0, (.first_byte_ms.p99 // -1), .duration_s // 0,
+               (.clean // false)] | @tsv' "$json")
+    # name n rate rc win_s srv_ticks src_ticks gen_ticks busy_ticks rss0 rss1 hwm sock0 sock1 + json fields
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$name" "$n" "$rate" "$rc" \
+        "$(awk -v a="$ta" -v b="$tb" 'BEGIN { printf "%.3f", b - a }')" \
+        $((cb - ca)) $((sb - sa)) $((gb - ga)) $((mb - ma)) \
+        "$rss0" "$rss1" "$hwm" "$sock0" "$sock1" "$j" >>"$RESULTS"
+    grep -E 'viewers:|first byte:|stalls:|invalid:|result:' "$TMP/$tag.load.log" | sed 's/^/    /' >&2 || true
+}
+
+STARTED=$(date -u '+%Y-%m-%d %H:%M UTC')
+i=0
+for n in $NS; do
+    for s in $SERVERS; do
+        run_one "$s" "$n" $((BASE_PORT + i))
+        i=$((i + 1))
+        sleep 2 # let closed connections drain before the next server
+    done
+done
+
+# --- report -----------------------------------------------------------------------
+
+# Columns of results.tsv, for awk.
+AWK_COLS='
+function f(v, d) { return sprintf("%." d "f", v) }
+{
+    name = $1; n = $2; rate = $3; rc = $4; win = $5
+    srv_s = $6 / HZ; src_s = $7 / HZ; gen_s = $8 / HZ; busy_s = $9 / HZ
+    rss0 = $10; rss1 = $11; hwm = $12; sock0 = $13; sock1 = $14
+    conn = $15; refused = $16; failed = $17; dropped = $18; stalls = $19
+    invalid = $20; mbit = $21; p99 = $22; clean = $24
+    gbit_s = mbit / 1000
+    cpu_gbit = (gbit_s > 0 && win > 0) ? (srv_s / win) / gbit_s : -1
+    rss_client = (rss1 - rss0) / n
+    sock_client = (sock1 - sock0) * 4 / n
+    label = (name == "raw") ? "raw sender" : (name == "icecast" ? "Icecast2" : "mkvcast")
+}'
+
+table() {
+    echo "**Delivery** (from \`mkvcast-load\`; window = the load generator's ${DURATION} s after the ramp):"
+    echo
+    echo "| Clients | Server | Connected | Refused / failed / dropped | Stalls | Invalid | Delivered Mbit/s | Join p99, first byte (ms) | Result |"
+    echo "|---:|---|---:|---|---:|---:|---:|---:|---|"
+    awk -F'\t' -v HZ="$HZ" "$AWK_COLS"'
+    { printf "| %d | %s | %d / %d | %d / %d / %d | %d | %d | %s | %s | %s |\n", n, label, conn, n, refused, failed, dropped,
+        stalls, invalid, f(mbit, 0), (p99 < 0 ? "–" : f(p99, 1)),
+        (clean == "true" ? "clean" : "PROBLEMS") }' "$RESULTS"
+    echo
+    echo "**Cost** (sampled from /proc over the middle $(awk -v d="$DURATION" -v s="$SETTLE" 'BEGIN { print d - 2 * s }') s of that window; CPU % is of one core, the machine has $NPROC):"
+    echo
+    echo "| Clients | Server | Server CPU % | CPU s per delivered Gbit | Peak RSS (MiB) | RSS growth per client (KiB) | TCP buffer memory per client (KiB) | ffmpeg CPU % | Load generator CPU % | Everything else CPU % |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    awk -F'\t' -v HZ="$HZ" "$AWK_COLS"'
+    { other = busy_s - srv_s - src_s - gen_s
+      printf "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, label, f(100 * srv_s / win, 1),
+        (cpu_gbit < 0 ? "–" : f(cpu_gbit, 3)), f(hwm / 1024, 1), f(rss_client, 2), f(sock_client, 1),
+        (name == "icecast" ? f(100 * src_s / win, 1) : "–"), f(100 * gen_s / win, 1), f(100 * other / win, 1) }' "$RESULTS"
+    echo
+    echo "**Ratios** (mkvcast ÷ the other server at the same client count; lower is better for mkvcast):"
+    echo
+    echo "| Clients | CPU per Gbit: mkvcast / raw sender | CPU per Gbit: mkvcast / Icecast2 | RSS per client: mkvcast / raw sender | RSS per client: mkvcast / Icecast2 |"
+    echo "|---:|---:|---:|---:|---:|"
+    awk -F'\t' -v HZ="$HZ" "$AWK_COLS"'
+    { cg[n, name] = cpu_gbit; rc_[n, name] = rss_client; seen[n, name] = 1
+      if (!(n in order)) { order[n] = ++k; ns[k] = n } }
+    function ratio(a, b) { return (a >= 0 && b > 0.005) ? sprintf("%.2f", a / b) : "–" }
+    function rratio(a, b) { return (b > 0.05) ? sprintf("%.2f", a / b) : "– (" sprintf("%.2f", b) " KiB)" }
+    END { for (i = 1; i <= k; i++) { n = ns[i]
+        if (!seen[n, "mkvcast"]) continue
+        printf "| %d | %s | %s | %s | %s |\n", n,
+          seen[n, "raw"] ? ratio(cg[n, "mkvcast"], cg[n, "raw"]) : "–",
+          seen[n, "icecast"] ? ratio(cg[n, "mkvcast"], cg[n, "icecast"]) : "–",
+          seen[n, "raw"] ? rratio(rc_[n, "mkvcast"], rc_[n, "raw"]) : "–",
+          seen[n, "icecast"] ? rratio(rc_[n, "mkvcast"], rc_[n, "icecast"]) : "–" } }' "$RESULTS"
+}
+
+targets() {
+    awk -F'\t' -v HZ="$HZ" "$AWK_COLS"'
+    { cg[n, name] = cpu_gbit; rcl[n, name] = rss_client; p[n, name] = p99; r[n, name] = rate
+      ok[n, name] = (conn == n && stalls == 0 && invalid == 0 && failed == 0 && dropped == 0)
+      seen[n, name] = 1; if (name == "mkvcast" && n > maxn) maxn = n }
+    function mark(b) { return b ? "met" : "**missed**" }
+    END {
+      if (!seen[maxn, "mkvcast"]) exit
+      printf "- %d clients of ~1 Mbit/s, all connected, zero stalls, all valid: %s\n", maxn, mark(ok[maxn, "mkvcast"])
+      if (seen[maxn, "raw"] && cg[maxn, "raw"] > 0)
+        printf "- CPU per delivered Gbit ≤ 1.5 × the raw sender at %d clients: %.2f × (%s)\n", maxn,
+          cg[maxn, "mkvcast"] / cg[maxn, "raw"], mark(cg[maxn, "mkvcast"] <= 1.5 * cg[maxn, "raw"])
+      printf "- RSS growth ≤ 1 KiB per client at %d clients: %.2f KiB (%s)\n", maxn, rcl[maxn, "mkvcast"],
+        mark(rcl[maxn, "mkvcast"] <= 1.0)
+      if (seen[1000, "mkvcast"])
+        printf "- Join p99 (first byte) ≤ 10 ms at 1000 clients joining at %d/s: %.1f ms (%s)\n", r[1000, "mkvcast"],
+          p[1000, "mkvcast"], mark(p[1000, "mkvcast"] >= 0 && p[1000, "mkvcast"] <= 10) }' "$RESULTS"
+}
+
+section() {
+    local model kernel
+    model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+    kernel=$(uname -r)
+    cat <<EOF
+$SECTION
+
+**What is measured:** what each server costs to deliver the same live
+stream to N concurrent HTTP viewers on one machine, and whether every viewer
+got a valid, uninterrupted stream. The stream is \`$FILE\` (VP8 + Opus,
+~1 Mbit/s, one keyframe and one 1 s Cluster per second), looped forever.
+The viewers are \`mkvcast-load\` (one mio event loop, all sockets in one
+process): each checks that its bytes form a valid Matroska stream (EBML
+header, Segment, Info, Tracks, Clusters with non-decreasing timestamps, the
+first one starting on a video keyframe) and counts a stall whenever no byte
+arrives for the cluster interval plus 1 s. Everything runs on loopback, on
+the same $NPROC CPUs, so the load generator competes with the server.
+
+- Date: $STARTED
+- Machine: $NPROC vCPUs (\`nproc\` = $NPROC), \`model name: $model\`, Linux $kernel,
+  $(rustc --version | awk '{ print $1, $2 }'), $(icecast2 -v 2>/dev/null || echo "Icecast2 not installed"),
+  $(ffmpeg -version 2>/dev/null | awk 'NR == 1 { print "ffmpeg", $3 }'). Open-file limit $(ulimit -n).
+- Command (as root, for Icecast2):
+
+      NS="$NS" DURATION=$DURATION bench/compare.sh
+
+- Per client count N, each server is started fresh, streams for ${WARMUP} s, then:
+
+      target/release/mkvcast-load URL --clients N --rate R --duration $DURATION --json --strict
+
+  with R = $(if [[ -n $RATE ]]; then echo "$RATE"; else echo "500 connections/s (1000/s above 5000 clients)"; fi).
+- Servers (PORT differs per run):
+  - **raw sender**: \`$CMD_RAW\`. The yardstick
+    (\`examples/raw_sender.rs\`): a mio loop that writes ONE shared buffer
+    per Cluster to every socket with plain nonblocking writes, paced at the
+    stream's rate; a viewer's whole state is (cluster, offset); no queue,
+    no burst of older media for joiners, no timeouts, no logging. It sets
+    the same 128 KiB SO_SNDBUF as mkvcast.
+  - **mkvcast**: \`$CMD_MKVCAST\`.
+  - **Icecast2**: \`icecast2 -c icecast.xml\` (written to a temp dir:
+    \`<clients>\` 20000, \`<sources>\` 2, \`<queue-size>\` 524288,
+    \`<burst-size>\` 65535 (default), listen 127.0.0.1, runs as nobody),
+    fed by \`$CMD_FFMPEG\`. The cluster limits make ffmpeg cut a Cluster only
+    at a keyframe (by default it cuts every 32 KB for a live output), since
+    Icecast starts a listener at a Cluster boundary without looking for a
+    keyframe. ffmpeg's CPU is **not** included in Icecast2's figures; it has
+    its own column.
+
+$(table)
+
+Targets for mkvcast (from the issue):
+
+$(targets)
+
+**How to read:** *CPU s per delivered Gbit* is the server's CPU time
+(user + system, all threads, from \`/proc/PID/stat\`) over the window divided
+by the gigabits the viewers received in it; it is the cost of the data path
+per unit of delivered media, and the raw sender's figure is about the least
+the kernel's TCP write path allows. Loopback delivery work done in the
+sender's system calls is charged to the server, so the absolute numbers are
+higher than on a real NIC, for every server alike. *RSS growth per client*
+is the server's resident memory during the window minus before any viewer
+connected, divided by N; *peak RSS* is VmHWM. Memory in the kernel's socket
+buffers is not in RSS: *TCP buffer memory per client* is the machine-wide
+growth of \`/proc/net/sockstat\` TCP \`mem\` (pages × 4 KiB), so it counts both
+ends of every connection (server send and generator receive buffers).
+*Join p99* is the time from starting the TCP connect to the first response
+byte. *Everything else* is the rest of the machine's busy time in the window
+(kernel softirqs, other processes); when server + generator + everything
+else approaches $((NPROC * 100)) %, the machine, not the server, is the limit,
+and stalls at that point say more about the generator than the server.
+Small N make per-client memory figures noisy (allocator growth in steps of
+pages). Rerun the command before relying on the numbers.
+
+EOF
+}
+
+SECTION_TEXT=$(section)
+echo
+echo "$SECTION_TEXT"
+if [[ $WRITE == 1 ]]; then
+    printf '%s\n' "$SECTION_TEXT" >"$TMP/section.md"
+    awk -v head="$SECTION" -v sec="$TMP/section.md" '
+        function emit() { while ((getline line < sec) > 0) print line; done = 1 }
+        $0 == head { emit(); skip = 1; next }
+        skip && /^## / { skip = 0 }
+        !skip { print }
+        END { if (!done) { print ""; emit() } }' "$MD" >"$TMP/md.new"
+    # Trim the trailing blank lines the section leaves when it is the last one.
+    awk '{ lines[NR] = $0 } END { n = NR; while (n > 0 && lines[n] == "") n--; for (i = 1; i <= n; i++) print lines[i] }' \
+        "$TMP/md.new" >"$MD"
+    say "wrote the section into $MD"
+fi
