@@ -379,7 +379,7 @@ fn slow_request_times_out() {
 
 #[test]
 fn http_input_reconnects_to_a_restarted_upstream() {
-    let mut upstream = Mkvcast::start(&[&fixture_path("bench_1mbit.webm"), "--loop"]);
+    let upstream = Mkvcast::start(&[&fixture_path("bench_1mbit.webm"), "--loop"]);
     let port = upstream.port;
     let mut relay = Mkvcast::start(&[
         &upstream.url(),
