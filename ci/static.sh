@@ -395,6 +395,8 @@ start_server() { # start_server NAME BIN EMULATOR [mkvcast args...]
   mkdir -p "$dir"
   cp "$bin" "$dir/mkvcast"
   cp "$FIXTURE" "$dir/$media"
+  chmod 755 "$dir" "$dir/mkvcast"
+  chmod 644 "$dir/$media"
   local chroot=1 q=""
   [ "$IS_ROOT" = 1 ] || { chroot=0; skip "$name: not root, no chroot; running from $dir"; }
   if [ -n "$emu" ]; then
@@ -410,7 +412,8 @@ start_server() { # start_server NAME BIN EMULATOR [mkvcast args...]
   echo "chroot contents: $(cd "$dir" && find . -mindepth 1 | sort | tr '\n' ' ')"
   local cmd=()
   if [ "$chroot" = 1 ]; then
-    cmd=(chroot "$dir" ${q:+"$q"} /mkvcast "/$media")
+    # As the Dockerfile's USER: nobody, numerically (there is no /etc/passwd).
+    cmd=(chroot --userspec=65534:65534 "$dir" ${q:+"$q"} /mkvcast "/$media")
   else
     cmd=(${q:+"$(command -v "$emu")"} "$dir/mkvcast" "$dir/$media")
   fi
