@@ -17,11 +17,14 @@
 #      and also gets SIGTERM (docker stop) mid-stream: exit 0, clean stream.
 #
 # Needs root for chroot and apt-get (as .ci/run); without root it runs the
-# binaries from the bare directory without chroot and says so.
+# binaries from the bare directory without chroot and says so. Installs what
+# is missing from Debian: qemu-user-static, and for the glibc fallback
+# libc6-dev-armhf-cross and libgcc-N-dev-armhf-cross.
 # MKVCAST_REAL_CLIENTS=1 makes a missing ffmpeg/mkvinfo a failure.
+# About a minute on 2 cores with a warm cargo registry: the three release
+# builds take ~10 s each, each stream ~10 s (the fixture plays in real time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 FIXTURE=fixtures/vp8_vorbis.webm
 export CARGO_TERM_COLOR=never RUST_BACKTRACE=0 LC_ALL=C
 # The link flags below are the point of this script: don't let a global
@@ -41,6 +44,7 @@ forget() { # forget PID: it has been waited for
   for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
   PIDS=("${keep[@]}")
 }
+# shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
   local p
   for p in "${PIDS[@]}"; do
@@ -53,6 +57,18 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# bounded SECONDS COMMAND...: runs COMMAND under timeout(1), in the background
+# and waited for, so that INT/TERM reach the trap at once and cleanup stops it.
+bounded() {
+  local secs=$1 p rc=0; shift
+  timeout "$secs" "$@" &
+  p=$!
+  PIDS+=("$p")
+  wait "$p" || rc=$?
+  forget "$p"
+  return $rc
+}
 
 IS_ROOT=0
 [ "$(id -u)" = 0 ] && IS_ROOT=1
@@ -67,9 +83,9 @@ need_pkgs() {
   [ ${#missing[@]} = 0 ] && return 0
   if [ "$IS_ROOT" = 1 ] && command -v apt-get >/dev/null; then
     if [ "$APT_UPDATED" = 0 ]; then
-      timeout 300 apt-get update -qq && APT_UPDATED=1
+      bounded 300 apt-get update -qq && APT_UPDATED=1
     fi
-    DEBIAN_FRONTEND=noninteractive timeout 600 \
+    bounded 600 env DEBIAN_FRONTEND=noninteractive \
       apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
     echo "missing packages ${missing[*]} (not root, cannot apt-get)" >&2
@@ -83,6 +99,8 @@ for tool in readelf file python3; do
 done
 
 HOST=$(rustc -vV | sed -n 's/^host: //p')
+TARGET_DIR=$(cargo metadata -q --format-version 1 --no-deps \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 
 # ---------------------------------------------------------------------------
 step "no C dependencies (cargo tree -e normal,build, default features)"
@@ -92,7 +110,7 @@ ALLOW_SYS='^(linux-raw-sys|windows-sys)$'
 DENY='^(cc|cmake|bindgen|pkg-config|vcpkg|autotools|ring|openssl.*|aws-lc-.*)$|-sys$|_sys$|-src$'
 c_deps_ok=1
 for t in "$HOST" x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
-  names=$(cargo tree -q -e normal,build --prefix none --format '{p}' --target "$t" \
+  names=$(cargo tree -q -p mkvcast -e normal,build --prefix none --format '{p}' --target "$t" \
             | awk '{print $1}' | sort -u)
   bad=$(grep -E "$DENY" <<<"$names" | grep -Ev "$ALLOW_SYS" || true)
   if [ -n "$bad" ]; then
@@ -107,7 +125,7 @@ for p in json.load(sys.stdin)["packages"]:
     if p.get("links"):
         print("%s:%s" % (p["name"], p["links"]))')
 if [ -n "$links" ]; then
-  names=$(cargo tree -q -e normal,build --prefix none --format '{p}' | awk '{print $1}' | sort -u)
+  names=$(cargo tree -q -p mkvcast -e normal,build --prefix none --format '{p}' | awk '{print $1}' | sort -u)
   for l in $links; do
     if grep -qx "${l%%:*}" <<<"$names" && ! grep -Eq "$ALLOW_SYS" <<<"${l%%:*}"; then
       fail "crate ${l%%:*} links native library ${l#*:}"
@@ -115,41 +133,21 @@ if [ -n "$links" ]; then
     fi
   done
 fi
-[ "$c_deps_ok" = 1 ] && pass "dependency graph is pure Rust ($(cargo tree -q -e normal,build --prefix none | awk '{print $1}' | sort -u | wc -l) crates)"
+[ "$c_deps_ok" = 1 ] && pass "dependency graph is pure Rust ($(cargo tree -q -p mkvcast -e normal,build --prefix none | awk '{print $1}' | sort -u | wc -l) crates)"
 
 # ---------------------------------------------------------------------------
 step "rustup targets"
 rustup_add() { # prints rustup's error line on failure
-  local out
-  if out=$(timeout 300 rustup target add "$@" 2>&1); then
+  local log="$WORK/rustup.log"
+  if bounded 300 rustup target add "$@" >"$log" 2>&1; then
     return 0
   fi
-  grep -m1 -iE 'error|404' <<<"$out" >&2 || tail -n 3 <<<"$out" >&2
+  grep -m1 -iE 'error|404' "$log" >&2 || tail -n 3 "$log" >&2
   return 1
 }
 rustup_add x86_64-unknown-linux-musl aarch64-unknown-linux-musl \
   || { fail "rustup target add x86_64/aarch64 musl"; exit 1; }
 pass "rustup targets x86_64-unknown-linux-musl aarch64-unknown-linux-musl"
-
-ARM32=""
-ARM32_WHY=""
-if ARM32_WHY=$(rustup_add armv7-unknown-linux-musleabihf 2>&1); then
-  ARM32=armv7-unknown-linux-musleabihf
-  pass "rustup target armv7-unknown-linux-musleabihf"
-else
-  skip "armv7-unknown-linux-musleabihf: rustup could not install it: $ARM32_WHY"
-  echo "      falling back to armv7-unknown-linux-gnueabihf + static glibc"
-  if rustup_add armv7-unknown-linux-gnueabihf \
-      && need_pkgs libc6-dev-armhf-cross \
-      && { ls /usr/lib/gcc-cross/arm-linux-gnueabihf/*/libgcc_eh.a >/dev/null 2>&1 \
-           || need_pkgs "$(apt-cache search --names-only '^libgcc-[0-9]+-dev-armhf-cross$' \
-                           | awk '{print $1}' | sort -V | tail -n1)"; }; then
-    ARM32=armv7-unknown-linux-gnueabihf
-    pass "rustup target armv7-unknown-linux-gnueabihf, Debian armhf glibc/libgcc"
-  else
-    fail "no 32-bit ARM target could be set up"
-  fi
-fi
 
 # ---------------------------------------------------------------------------
 # The build: rust-lld links; musl targets take crt objects, libc.a and
@@ -162,8 +160,8 @@ build() { # build TARGET [extra rustflags...]
   local flags="-C target-feature=+crt-static${*:+ $*}"
   echo "+ CARGO_TARGET_${T}_LINKER=rust-lld CARGO_TARGET_${T}_RUSTFLAGS='$flags'"
   echo "+ cargo build --release --locked --bin mkvcast --target $t"
-  env "CARGO_TARGET_${T}_LINKER=rust-lld" "CARGO_TARGET_${T}_RUSTFLAGS=$flags" \
-    timeout 1800 cargo build -q --release --locked --bin mkvcast --target "$t"
+  bounded 1800 env "CARGO_TARGET_${T}_LINKER=rust-lld" "CARGO_TARGET_${T}_RUSTFLAGS=$flags" \
+    cargo build -q --release --locked --bin mkvcast --target "$t"
 }
 
 # armv7-unknown-linux-gnueabihf has no self-contained crt objects: rust-lld
@@ -171,7 +169,8 @@ build() { # build TARGET [extra rustflags...]
 # cross packages, and libc.a, libgcc.a, libgcc_eh.a from their directories.
 gnueabihf_flags() {
   local L=/usr/arm-linux-gnueabihf/lib G
-  G=$(dirname "$(ls /usr/lib/gcc-cross/arm-linux-gnueabihf/*/crtbeginT.o | sort -V | tail -n1)")
+  G=$(printf '%s\n' /usr/lib/gcc-cross/arm-linux-gnueabihf/*/crtbeginT.o | sort -V | tail -n1)
+  G=$(dirname "$G")
   echo "-L $L -L $G -C link-arg=$L/crt1.o -C link-arg=$L/crti.o" \
        "-C link-arg=$G/crtbeginT.o -C link-arg=$G/crtend.o -C link-arg=$L/crtn.o"
 }
@@ -186,21 +185,52 @@ EMU[aarch64-unknown-linux-musl]=qemu-aarch64-static
 EMU[armv7-unknown-linux-musleabihf]=qemu-arm-static
 EMU[armv7-unknown-linux-gnueabihf]=qemu-arm-static
 
-TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
-[ -n "$ARM32" ] && TARGETS+=("$ARM32")
-
-for t in "${TARGETS[@]}"; do
+build_target() { # build_target TARGET: sets BIN[TARGET]
+  local t=$1 start=$SECONDS extra=()
   step "build $t"
-  start=$SECONDS
-  extra=()
   [ "$t" = armv7-unknown-linux-gnueabihf ] && read -ra extra <<<"$(gnueabihf_flags)"
-  if build "$t" "${extra[@]}"; then
-    BIN[$t]=target/$t/release/mkvcast
-    pass "build $t ($((SECONDS - start)) s, $(stat -c %s "${BIN[$t]}") bytes)"
-  else
-    fail "build $t"
-  fi
+  build "$t" "${extra[@]}" || return 1
+  BIN[$t]=$TARGET_DIR/$t/release/mkvcast
+  pass "build $t ($((SECONDS - start)) s, $(stat -c %s "${BIN[$t]}") bytes)"
+}
+
+# Debian's armhf glibc and libgcc: libraries and crt objects, no compiler.
+setup_gnueabihf() {
+  local libgcc
+  rustup_add armv7-unknown-linux-gnueabihf || return 1
+  need_pkgs libc6-dev-armhf-cross || return 1
+  ls /usr/lib/gcc-cross/arm-linux-gnueabihf/*/libgcc_eh.a >/dev/null 2>&1 && return 0
+  libgcc=$(apt-cache search --names-only '^libgcc-[0-9]+-dev-armhf-cross$' \
+             | awk '{print $1}' | sort -V | tail -n1)
+  [ -n "$libgcc" ] && need_pkgs "$libgcc"
+}
+
+for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+  build_target "$t" || fail "build $t"
 done
+
+# 32-bit ARM: musl like the others if rustup has the target and rust-lld links
+# it; otherwise static glibc.
+ARM32=""
+step "32-bit ARM"
+if rustup_add armv7-unknown-linux-musleabihf 2>"$WORK/armv7.err"; then
+  if build_target armv7-unknown-linux-musleabihf; then
+    ARM32=armv7-unknown-linux-musleabihf
+  else
+    skip "armv7-unknown-linux-musleabihf: the build failed (above)"
+  fi
+else
+  skip "armv7-unknown-linux-musleabihf: rustup could not install it: $(cat "$WORK/armv7.err")"
+fi
+if [ -z "$ARM32" ]; then
+  echo "32-bit ARM: falling back to armv7-unknown-linux-gnueabihf, static glibc from Debian's libc6-dev-armhf-cross"
+  if setup_gnueabihf && build_target armv7-unknown-linux-gnueabihf; then
+    ARM32=armv7-unknown-linux-gnueabihf
+  else
+    fail "32-bit ARM: neither armv7-unknown-linux-musleabihf nor armv7-unknown-linux-gnueabihf built"
+  fi
+fi
+TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl ${ARM32:+"$ARM32"})
 
 # ---------------------------------------------------------------------------
 step "static checks"
@@ -372,10 +402,10 @@ validate() { # validate NAME FILE
       continue
     fi
     if [ $tool = ffmpeg ]; then
-      if ! timeout 60 ffmpeg -nostdin -v error -xerror -i "$f" -f null - 2>"$f.ffmpeg"; then
+      if ! bounded 60 ffmpeg -nostdin -v error -xerror -i "$f" -f null - 2>"$f.ffmpeg"; then
         fail "$name: ffmpeg cannot decode the stream: $(head -c 500 "$f.ffmpeg")"; ok=0
       fi
-    elif ! timeout 60 mkvinfo "$f" >"$f.mkvinfo" 2>&1 \
+    elif ! bounded 60 mkvinfo "$f" >"$f.mkvinfo" 2>&1 \
         || ! grep -q 'Segment: size unknown' "$f.mkvinfo" \
         || ! grep -q '+ Cluster' "$f.mkvinfo"; then
       fail "$name: mkvinfo rejects the stream: $(grep -m3 -iE 'error|warn' "$f.mkvinfo")"; ok=0
@@ -391,7 +421,7 @@ start_server() { # start_server NAME BIN EMULATOR [mkvcast args...]
   local name=$1 bin=$2 emu=$3; shift 3
   local dir="$WORK/$name/root" media
   media=$(basename "$FIXTURE")
-  rm -rf "$WORK/$name"
+  rm -rf "${WORK:?}/${name:?}"
   mkdir -p "$dir"
   cp "$bin" "$dir/mkvcast"
   cp "$FIXTURE" "$dir/$media"
@@ -423,8 +453,8 @@ start_server() { # start_server NAME BIN EMULATOR [mkvcast args...]
   timeout 120 "${cmd[@]}" >"$SERVER_LOG" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
-  local port="" i
-  for i in $(seq 1 200); do
+  local port=""
+  for _ in $(seq 1 200); do
     port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$SERVER_LOG" | head -n1)
     [ -n "$port" ] && break
     kill -0 "$SERVER_PID" 2>/dev/null || break
@@ -455,7 +485,7 @@ stream_test() { # stream_test TARGET
   local start=$SECONDS
   start_server "$name" "${BIN[$t]}" "${EMU[$t]}" || { fail "$t: server did not start"; return; }
   local out="$WORK/$name/capture.webm"
-  if ! timeout 90 python3 "$WORK/client.py" fetch "$SERVER_URL" "$out" 60; then
+  if ! bounded 90 python3 "$WORK/client.py" fetch "$SERVER_URL" "$out" 60; then
     fail "$t: client fetch from $SERVER_URL"
   fi
   server_exit || rc=$?
