@@ -640,21 +640,11 @@ impl Server {
                     return;
                 }
                 if req.path == "/favicon.ico" {
-                    self.respond(
-                        key,
-                        http::error_response(Status::NotFound),
-                        Status::NotFound,
-                        now,
-                    );
+                    self.respond(key, Status::NotFound, now);
                     return;
                 }
                 if self.ended.is_some() || self.shutting_down {
-                    self.respond(
-                        key,
-                        http::error_response(Status::Unavailable),
-                        Status::Unavailable,
-                        now,
-                    );
+                    self.respond(key, Status::Unavailable, now);
                     return;
                 }
                 if !head_only {
@@ -663,8 +653,7 @@ impl Server {
                     if self.config.max_clients_per_ip.is_some_and(|m| per_ip >= m) {
                         log::warn!("client {ip} refused: {per_ip} viewers from it already (--max-clients-per-ip)");
                         self.counters.rejected_full += 1;
-                        let busy = http::error_response(Status::Unavailable);
-                        self.respond(key, busy, Status::Unavailable, now);
+                        self.respond(key, Status::Unavailable, now);
                         return;
                     }
                     if self.viewers >= self.config.max_clients {
@@ -674,12 +663,7 @@ impl Server {
                             self.conns[key].addr,
                             self.viewers
                         );
-                        self.respond(
-                            key,
-                            http::error_response(Status::Unavailable),
-                            Status::Unavailable,
-                            now,
-                        );
+                        self.respond(key, Status::Unavailable, now);
                         return;
                     }
                     self.viewers += 1;
@@ -737,10 +721,19 @@ impl Server {
         }
         self.pending -= 1;
         self.counters.rejected_bad_request += 1;
-        self.respond(key, http::error_response(status), status, now);
+        self.respond(key, status, now);
     }
 
-    fn respond(&mut self, key: usize, response: Bytes, status: Status, now: Instant) {
+    /// Sends a short error response, then closes.
+    fn respond(&mut self, key: usize, status: Status, now: Instant) {
+        if let Some(c) = self.conns.get(key) {
+            log::debug!("client {key} {}: {}", c.addr, Reason::Rejected(status));
+        }
+        self.send_and_close(key, http::error_response(status), now);
+    }
+
+    /// Queues one complete response; the connection closes once it is sent.
+    fn send_and_close(&mut self, key: usize, response: Bytes, now: Instant) {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
@@ -748,7 +741,6 @@ impl Server {
         q.push_bytes(response);
         c.phase = Phase::Sending(Box::new(q));
         c.close_when_done = true;
-        log::debug!("client {key} {}: {}", c.addr, Reason::Rejected(status));
         self.after_write(key, now);
     }
 
@@ -868,24 +860,12 @@ impl Server {
                 "text/plain; version=0.0.4; charset=utf-8",
             ),
             _ => {
-                self.respond(
-                    key,
-                    http::error_response(Status::NotFound),
-                    Status::NotFound,
-                    now,
-                );
+                self.respond(key, Status::NotFound, now);
                 return;
             }
         };
         let response = http::ok_response(content_type, body, head_only);
-        let Some(c) = self.conns.get_mut(key) else {
-            return;
-        };
-        let mut q = ClientQueue::new(self.limits);
-        q.push_bytes(response);
-        c.phase = Phase::Sending(Box::new(q));
-        c.close_when_done = true;
-        self.after_write(key, now);
+        self.send_and_close(key, response, now);
     }
 
     fn snapshot(&self, now: Instant) -> Snapshot<'_> {
