@@ -30,6 +30,9 @@ const SIGNALS: Token = Token(usize::MAX - 1);
 const ADMIN: Token = Token(usize::MAX - 2);
 /// Listener `i` has token `LISTENER_BASE - i`.
 const LISTENER_BASE: usize = usize::MAX - 3;
+/// Clients written per turn of the loop after a cluster is published;
+/// between turns the loop polls, so accepts and requests stay prompt.
+const FLUSH_BATCH: usize = 32;
 /// How often a summary line is logged.
 const REPORT_EVERY: Duration = Duration::from_secs(60);
 /// Window over which the input bitrate is measured.
@@ -146,6 +149,8 @@ pub struct Server {
     public_url: String,
     drain_deadline: Option<Instant>,
     viewers_per_ip: HashMap<IpAddr, usize>,
+    /// Clients with newly queued data, written a batch per loop turn.
+    to_flush: VecDeque<usize>,
 }
 
 /// Creates the poll and the waker the input thread uses to wake it.
@@ -227,6 +232,7 @@ impl Server {
             public_url,
             drain_deadline: None,
             viewers_per_ip: HashMap::new(),
+            to_flush: VecDeque::new(),
         })
     }
 
@@ -236,7 +242,9 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         let mut last_tick = Instant::now();
         loop {
-            let timeout = if self.conns.is_empty()
+            let timeout = if !self.to_flush.is_empty() {
+                Some(Duration::ZERO)
+            } else if self.conns.is_empty()
                 && self.ended.is_none()
                 && self.accept_paused_until.is_none()
             {
@@ -262,6 +270,7 @@ impl Server {
                 }
             }
             let now = Instant::now();
+            self.flush_some(now);
             if now.duration_since(last_tick) >= TICK {
                 last_tick = now;
                 self.tick(now);
@@ -370,18 +379,17 @@ impl Server {
                 }
             }
             SourceEvent::Segment(s) => {
-                let mut closed = Vec::new();
+                // Queue it everywhere now (cheap: a refcount each), but write
+                // in batches between polls, so that joiners and requests are
+                // not kept waiting behind thousands of writes.
                 for (key, c) in self.conns.iter_mut() {
                     if !c.viewer || c.close_when_done {
                         continue;
                     }
                     let Some(q) = c.queue_mut() else { continue };
-                    if q.push_segment(&s) && c.flush(now) == Io::Closed {
-                        closed.push(key);
+                    if q.push_segment(&s) && c.writable {
+                        self.to_flush.push_back(key);
                     }
-                }
-                for key in closed {
-                    self.close(key, Reason::PeerClosed);
                 }
                 self.publisher.publish(s);
             }
@@ -401,6 +409,16 @@ impl Server {
                     self.finish_conn(key, now);
                 }
             }
+        }
+    }
+
+    /// Writes the queues of up to [`FLUSH_BATCH`] clients that got new data.
+    fn flush_some(&mut self, now: Instant) {
+        for _ in 0..FLUSH_BATCH {
+            let Some(key) = self.to_flush.pop_front() else {
+                return;
+            };
+            self.after_write(key, now);
         }
     }
 
