@@ -160,15 +160,29 @@ pub fn poll_and_waker() -> io::Result<(Poll, Arc<Waker>)> {
     Ok((poll, waker))
 }
 
+/// Backlog of pending connections per listener: thousands of players may
+/// (re)connect within a second, and an overflowing backlog makes their TCP
+/// retry after one to seven seconds. The kernel caps it at `somaxconn`.
+const LISTEN_BACKLOG: i32 = 4096;
+
 /// Binds every listen address.
 pub fn bind(addrs: &[SocketAddr]) -> io::Result<Vec<TcpListener>> {
     addrs
         .iter()
         .map(|a| {
-            TcpListener::bind(*a)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))
+            listen(*a).map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))
         })
         .collect()
+}
+
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(socket.into()))
 }
 
 impl Server {
