@@ -19,6 +19,11 @@
 //! then starts on the newest Cluster (from its first byte) if it starts on
 //! a video keyframe, or waits for the next one that does. No request
 //! routing, no burst of older media, no timeouts, no logging per viewer.
+//!
+//! Two options exist for experiments on join latency, both off by default:
+//! `--backlog N` (mio's listen backlog is 128, as in mkvcast) and
+//! `--fanout-batch N` (hand a new Cluster to N viewers at a time and poll
+//! for accepts and requests in between, instead of to everyone at once).
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
@@ -54,6 +59,14 @@ struct Args {
     /// seconds between status lines on stderr (default 10, 0 = none)
     #[argh(option, default = "10")]
     status_every: u64,
+    /// listen backlog (default 0: mio's default, 128, as mkvcast has)
+    #[argh(option, default = "0")]
+    backlog: i32,
+    /// experiment: hand a new Cluster to this many viewers at a time and
+    /// poll (accepts, requests) in between, instead of to all at once
+    /// (default 0: all at once)
+    #[argh(option, default = "0")]
+    fanout_batch: usize,
 }
 
 const LISTENER: Token = Token(usize::MAX);
@@ -262,8 +275,8 @@ fn run(args: &Args) -> Result<(), String> {
     };
 
     let mut poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
-    let mut listener = TcpListener::bind(args.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let mut listener =
+        listen(args).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)
         .map_err(|e| format!("register: {e}"))?;
@@ -280,6 +293,8 @@ fn run(args: &Args) -> Result<(), String> {
     let mut gone: Vec<usize> = Vec::new();
     let mut dropped_behind = 0u64;
     let mut accept_paused_until: Option<Instant> = None;
+    // Next slab key of a fan-out in progress (with --fanout-batch).
+    let mut fanout: Option<usize> = None;
 
     // Pacing: Cluster `i` of pass `k` is due at anchor + its media time.
     let first_ts = media.segments[0].timestamp;
@@ -331,21 +346,31 @@ fn run(args: &Args) -> Result<(), String> {
                 index = 0;
                 pass += 1;
             }
-            // Hand the new buffer to everyone who is caught up; drop whoever
-            // is still in a Cluster that is no longer kept.
-            let oldest = shared.oldest();
-            for (key, v) in viewers.iter_mut() {
-                if let Pos::Cluster(s, _) = v.pos {
-                    if s < oldest {
-                        gone.push(key);
-                        dropped_behind += 1;
-                        continue;
+            // Hand the new buffer to everyone who is caught up.
+            fanout = Some(0);
+        }
+        if let Some(from) = fanout {
+            let batch = match args.fanout_batch {
+                0 => usize::MAX,
+                n => n,
+            };
+            let mut key = from;
+            let mut visited = 0;
+            while key < viewers.capacity() && visited < batch {
+                if let Some(v) = viewers.get_mut(key) {
+                    visited += 1;
+                    match fan_out_to(v, &shared) {
+                        Ok(()) => {}
+                        Err(Gone::Behind) => {
+                            dropped_behind += 1;
+                            gone.push(key);
+                        }
+                        Err(Gone::Closed) => gone.push(key),
                     }
                 }
-                if v.pump(&shared).is_err() {
-                    gone.push(key);
-                }
+                key += 1;
             }
+            fanout = (key < viewers.capacity()).then_some(key);
             for key in gone.drain(..) {
                 let mut v = viewers.remove(key);
                 let _ = poll.registry().deregister(&mut v.stream);
@@ -378,7 +403,10 @@ fn run(args: &Args) -> Result<(), String> {
         if args.status_every > 0 {
             wake = wake.min(next_status);
         }
-        let timeout = wake.saturating_duration_since(Instant::now());
+        let timeout = match fanout {
+            Some(_) => Duration::ZERO,
+            None => wake.saturating_duration_since(Instant::now()),
+        };
         match poll.poll(&mut events, Some(timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -417,6 +445,34 @@ fn run(args: &Args) -> Result<(), String> {
             }
         }
     }
+}
+
+/// After a new Cluster: drops a viewer still in a Cluster that is no
+/// longer kept (more than a whole Cluster behind), else writes what it can.
+fn fan_out_to(v: &mut Viewer, shared: &Shared) -> Result<(), Gone> {
+    if let Pos::Cluster(s, _) = v.pos {
+        if s < shared.oldest() {
+            return Err(Gone::Behind);
+        }
+    }
+    v.pump(shared)
+}
+
+/// The listening socket: mio's (backlog 128) unless `--backlog` is given.
+fn listen(args: &Args) -> io::Result<TcpListener> {
+    if args.backlog <= 0 {
+        return TcpListener::bind(args.listen);
+    }
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(args.listen),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&args.listen.into())?;
+    socket.listen(args.backlog)?;
+    Ok(TcpListener::from_std(socket.into()))
 }
 
 fn accept(
