@@ -121,7 +121,7 @@ impl Input {
     }
 
     /// Opens the input for reading.
-    pub fn open(&self) -> Result<Box<dyn Read + Send>, SourceError> {
+    pub fn open(&self) -> Result<Reader, SourceError> {
         match self {
             Input::File(p) => {
                 let f = std::fs::File::open(p)
@@ -132,10 +132,26 @@ impl Input {
                         io::Error::new(io::ErrorKind::InvalidInput, "is a directory"),
                     ));
                 }
-                Ok(Box::new(f))
+                Ok(Reader::File(f))
             }
-            Input::Stdin => Ok(Box::new(io::stdin())),
-            Input::Http { host, port, path } => open_http(host, *port, path),
+            Input::Stdin => Ok(Reader::Stream(Box::new(io::stdin()))),
+            Input::Http { host, port, path } => open_http(host, *port, path).map(Reader::Stream),
+        }
+    }
+}
+
+/// An opened input. A file starts again by seeking, without a new file
+/// descriptor, so `--loop` cannot fail at the loop point for want of one.
+pub enum Reader {
+    File(std::fs::File),
+    Stream(Box<dyn Read + Send>),
+}
+
+impl Read for Reader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Reader::File(f) => f.read(buf),
+            Reader::Stream(r) => r.read(buf),
         }
     }
 }
@@ -407,7 +423,7 @@ impl Pacer {
 /// not block for long (it hands events to the event loop).
 pub fn spawn<F>(
     input: Input,
-    reader: Box<dyn Read + Send>,
+    reader: Reader,
     options: SourceOptions,
     stats: Arc<InputStats>,
     mut emit: F,
@@ -430,7 +446,7 @@ where
 
 fn run<F: FnMut(SourceEvent)>(
     input: &Input,
-    mut reader: Box<dyn Read + Send>,
+    mut reader: Reader,
     options: SourceOptions,
     stats: &InputStats,
     emit: &mut F,
@@ -520,7 +536,13 @@ fn run<F: FnMut(SourceEvent)>(
         if !(options.looping && segments_this_pass > 0) {
             break;
         }
-        reader = input.open()?;
+        reader = match reader {
+            Reader::File(mut f) => {
+                io::Seek::seek(&mut f, io::SeekFrom::Start(0)).map_err(SourceError::Read)?;
+                Reader::File(f)
+            }
+            Reader::Stream(_) => input.open()?,
+        };
     }
     // The input counts as ended when the last cluster's time has passed.
     if options.pace && continuity.last_ts.is_some() {
@@ -537,7 +559,7 @@ fn reconnect(
     last_cluster: Instant,
     timeout: Duration,
     stats: &InputStats,
-) -> Option<Box<dyn Read + Send>> {
+) -> Option<Reader> {
     let mut backoff = BACKOFF_MIN;
     loop {
         let waited = last_cluster.elapsed();

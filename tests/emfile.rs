@@ -1,0 +1,335 @@
+//! File descriptors run out: mkvcast under `ulimit -n 64` gets 100
+//! connections. It must keep running and streaming to the viewer it has,
+//! back off accepting (a log line, no busy loop), and serve new clients once
+//! connections close.
+
+mod common;
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::fixture;
+use mkvcast::segmenter::{segment_all, Event};
+
+/// `mkvcast ARGS --listen 127.0.0.1:0` under `ulimit -n NOFILE`.
+struct Limited {
+    child: Child,
+    port: u16,
+    log: Arc<Mutex<String>>,
+}
+
+impl Limited {
+    fn start(nofile: u32, args: &[&str]) -> Limited {
+        // `exec` keeps the PID: it is mkvcast's, for /proc.
+        let mut child = Command::new("bash")
+            .arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$@\""))
+            .arg("bash")
+            .arg(env!("CARGO_BIN_EXE_mkvcast"))
+            .args(args)
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "off"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bash");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        thread::spawn(move || {
+            let mut r = BufReader::new(stderr);
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 {
+                if std::env::var_os("MKVCAST_TEST_LOG").is_some() {
+                    eprint!("[mkvcast] {line}");
+                }
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let port = loop {
+            let text = log.lock().unwrap().clone();
+            if let Some(rest) = text.split("listening on http://127.0.0.1:").nth(1) {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                break digits.parse().unwrap();
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("mkvcast exited at start ({status}):\n{text}");
+            }
+            assert!(Instant::now() < deadline, "mkvcast did not start:\n{text}");
+            thread::sleep(Duration::from_millis(20));
+        };
+        Limited { child, port, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, |d| d.count())
+    }
+
+    /// User + system CPU time, in clock ticks.
+    fn cpu_ticks(&self) -> u64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the ")" that ends the command name: state is field 3,
+        // utime and stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for Limited {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn clock_ticks_per_s() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// A viewer that reads for `run_for` and returns the body.
+fn viewer(port: u16, run_for: Duration) -> Result<Vec<u8>, String> {
+    let mut s = TcpStream::connect(addr(port)).map_err(|e| e.to_string())?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_millis(250)))
+        .unwrap();
+    let start = Instant::now();
+    let mut data = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut last = Instant::now();
+    while start.elapsed() < run_for {
+        match s.read(&mut buf) {
+            Ok(0) => return Err(format!("closed after {} bytes", data.len())),
+            Ok(n) => {
+                data.extend_from_slice(&buf[..n]);
+                last = Instant::now();
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if last.elapsed() > Duration::from_secs(4) {
+                    return Err(format!("no data for 4 s after {} bytes", data.len()));
+                }
+            }
+            Err(e) => return Err(format!("{e} after {} bytes", data.len())),
+        }
+    }
+    let end = data
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no response head")?;
+    if !data.starts_with(b"HTTP/1.1 200 ") {
+        return Err(format!(
+            "not 200: {}",
+            String::from_utf8_lossy(&data[..end])
+        ));
+    }
+    Ok(data.split_off(end + 4))
+}
+
+/// The body is clean Matroska, starts on a keyframe and no cluster is
+/// missing. Returns the media time it covers.
+fn check_continuous(body: &[u8]) -> Duration {
+    let (events, stats) = segment_all(body, 1 << 16).unwrap();
+    assert_eq!(stats.bytes_skipped, 0, "clean Matroska");
+    assert!(matches!(events.first(), Some(Event::Header(_))));
+    let segs: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Segment(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert!(!segs.is_empty());
+    assert!(segs[0].keyframe, "first cluster is a keyframe cluster");
+    for w in segs.windows(2) {
+        assert!(w[1].timestamp > w[0].timestamp);
+        let gap = w[1].timestamp_ns as i64 - w[0].end_ns() as i64;
+        assert!(gap.abs() < 200_000_000, "cluster missing: gap {gap} ns");
+    }
+    Duration::from_nanos(segs[segs.len() - 1].end_ns() - segs[0].timestamp_ns)
+}
+
+#[test]
+fn out_of_file_descriptors_backs_off_and_recovers() {
+    let file = fixture("bench_1mbit.webm").to_string_lossy().into_owned();
+    let mut srv = Limited::start(
+        64,
+        &[
+            &file,
+            "--loop",
+            "--max-clients",
+            "200",
+            "--request-timeout-ms",
+            "60000",
+        ],
+    );
+    assert!(
+        srv.wait_log("stream header ready", Duration::from_secs(10)),
+        "{}",
+        srv.log()
+    );
+    let port = srv.port;
+    let fds_idle = srv.fd_count();
+    // A viewer from before the crunch keeps streaming through it (the
+    // fixture lasts 14 s; all of this stays within its first pass).
+    let watcher = thread::spawn(move || viewer(port, Duration::from_secs(9)));
+    thread::sleep(Duration::from_millis(500));
+
+    // 100 idle connections: the server accepts until it has no fd left,
+    // the rest wait in the listen backlog.
+    let conns: Vec<TcpStream> = (0..100)
+        .map(|i| TcpStream::connect(addr(port)).unwrap_or_else(|e| panic!("connect {i}: {e}")))
+        .collect();
+    assert!(
+        srv.wait_log("accept failed", Duration::from_secs(3)),
+        "no accept back-off logged:\n{}",
+        srv.log()
+    );
+    assert!(srv.log().contains("pausing accepts"), "{}", srv.log());
+    // Saturated: no busy loop while the backlog cannot be accepted.
+    let hz = clock_ticks_per_s();
+    let cpu_before = srv.cpu_ticks();
+    let t = Instant::now();
+    thread::sleep(Duration::from_secs(3));
+    let cpu = (srv.cpu_ticks() - cpu_before) as f64 / hz;
+    let wall = t.elapsed().as_secs_f64();
+    let fds_full = srv.fd_count();
+    assert!(srv.alive(), "mkvcast died out of fds:\n{}", srv.log());
+    eprintln!(
+        "emfile: fds idle {fds_idle}, saturated {fds_full}; CPU {cpu:.2} s over {wall:.1} s while saturated"
+    );
+    assert!(fds_full >= 60, "saturated at {fds_full} fds");
+    assert!(
+        cpu < 0.5,
+        "{cpu:.2} s CPU in {wall:.1} s while out of fds: busy loop?"
+    );
+
+    // Closing them frees the fds: a new client is served.
+    drop(conns);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut s = TcpStream::connect(addr(port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while got.windows(4).position(|w| w == b"\r\n\r\n").is_none() || got.len() < 200 {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        let end = got.windows(4).position(|w| w == b"\r\n\r\n");
+        if got.starts_with(b"HTTP/1.1 200 ")
+            && end.is_some_and(|e| got.get(e + 4..e + 8) == Some(&[0x1A, 0x45, 0xDF, 0xA3][..]))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no stream for a new client after the fds were freed: {:?}\n{}",
+            String::from_utf8_lossy(&got[..got.len().min(200)]),
+            srv.log()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    let body = watcher
+        .join()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("viewer: {e}\n{}", srv.log()));
+    let media = check_continuous(&body);
+    assert!(
+        media > Duration::from_secs(7),
+        "viewer got {media:?} of media"
+    );
+    let log = srv.log();
+    let backoffs = log.lines().filter(|l| l.contains("accept failed")).count();
+    eprintln!("emfile: {backoffs} accept-failed lines logged");
+    assert!(
+        backoffs <= 20,
+        "accept warnings not rate-limited: {backoffs}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while srv.fd_count() > fds_idle + 2 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(srv.fd_count() <= fds_idle + 2, "fds not released");
+    assert!(srv.alive());
+}
+
+/// With `--loop`, the input file is opened again at every pass. When the
+/// process is out of descriptors at that moment the input ends and the
+/// whole server stops, although the shortage is passing. Ignored until the
+/// server handles it (it should retry, or reuse its descriptor by seeking).
+#[test]
+
+fn out_of_file_descriptors_across_the_loop_point() {
+    let file = fixture("bench_1mbit.webm").to_string_lossy().into_owned();
+    let mut srv = Limited::start(
+        64,
+        &[
+            &file,
+            "--loop",
+            "--max-clients",
+            "200",
+            "--request-timeout-ms",
+            "60000",
+        ],
+    );
+    assert!(srv.wait_log("stream header ready", Duration::from_secs(10)));
+    let port = srv.port;
+    let watcher = thread::spawn(move || viewer(port, Duration::from_secs(20)));
+    thread::sleep(Duration::from_millis(500));
+    let conns: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(addr(port)).unwrap())
+        .collect();
+    assert!(srv.wait_log("accept failed", Duration::from_secs(3)));
+    // bench_1mbit.webm lasts 14 s: hold the crunch past the loop point.
+    thread::sleep(Duration::from_secs(16));
+    let alive = srv.alive();
+    drop(conns);
+    let result = watcher.join().unwrap();
+    assert!(alive, "mkvcast exited:\n{}", srv.log());
+    let body = result.unwrap_or_else(|e| panic!("viewer: {e}\n{}", srv.log()));
+    check_continuous(&body);
+}
