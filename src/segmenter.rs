@@ -297,7 +297,7 @@ impl Segmenter {
                 self.state = State::Segment;
                 Ok(true)
             }
-            Err(e @ HeaderError::UnsupportedDocType(_)) => Err(e.into()),
+            Err(e @ HeaderError::UnsupportedDocType(_)) => self.header_failed(e),
             Err(e) => {
                 log::warn!("ignoring a malformed EBML header: {e}");
                 self.stats.bytes_skipped += total as u64;
@@ -411,15 +411,22 @@ impl Segmenter {
         let total = match h.total_len() {
             Some(t) => t,
             None => {
-                return Err(
-                    HeaderError::Element("header element", ebml::ChildError::UnknownSize).into(),
-                )
+                let e = HeaderError::Element("header element", ebml::ChildError::UnknownSize);
+                return self.header_failed(e);
             }
         };
         let new_size = builder.size() as u64 + total;
         if new_size > MAX_HEADER_BYTES as u64 {
             if matches!(h.id, ids::INFO | ids::TRACKS) {
-                return Err(SegmenterError::HeaderTooLarge(new_size));
+                if self.header.is_none() {
+                    return Err(SegmenterError::HeaderTooLarge(new_size));
+                }
+                log::warn!(
+                    "ignoring a new stream header of {new_size} bytes (limit {MAX_HEADER_BYTES})"
+                );
+                self.builder = None;
+                self.lose_sync();
+                return Ok(true);
             }
             log::warn!("dropping a {total}-byte header element (ID {:X}): header would exceed {MAX_HEADER_BYTES} bytes", h.id);
             self.state = State::Skip(total);
