@@ -196,7 +196,8 @@ fn walk_children(data: &[u8], depth: usize, visits: &mut usize) {
 }
 
 /// A served Cluster: a known size that is exactly its length, children that
-/// all parse, and exactly one Timestamp holding the segment's timestamp.
+/// all parse, and exactly one Timestamp, first, holding the segment's
+/// timestamp.
 pub fn check_segment(s: &Segment) {
     let h = ebml::read_element_header(&s.bytes)
         .expect("segment header parses")
@@ -208,8 +209,11 @@ pub fn check_segment(s: &Segment) {
         "segment has a known size equal to its length"
     );
     let mut timestamps = Vec::new();
-    for c in ebml::children(&s.bytes[h.header_len..]) {
+    for (n, c) in ebml::children(&s.bytes[h.header_len..]).enumerate() {
         let c = c.expect("segment children parse");
+        if n == 0 {
+            assert_eq!(c.header.id, ids::TIMESTAMP, "Timestamp is the first child");
+        }
         assert!(
             ids::is_cluster_child(c.header.id),
             "segment child {:X}",

@@ -245,6 +245,9 @@ pub fn segment_cluster(
         let data_offset = c.offset + c.header.header_len;
         match c.header.id {
             ids::TIMESTAMP if timestamp.is_none() => {
+                // Served clusters start with their Timestamp: a client
+                // parsing as bytes arrive can place each block at once.
+                dirty |= !kept.is_empty();
                 timestamp = Some(
                     ebml::read_uint(c.data)
                         .map_err(|e| ClusterError::Malformed(ebml::ChildError::Ebml(e)))?,
@@ -402,5 +405,111 @@ fn finish_segment(
         has_video,
         timestamp_element,
         header_len,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn element(out: &mut Vec<u8>, id: u32, body: &[u8]) {
+        ebml::write_id(out, id);
+        ebml::write_size(out, body.len() as u64);
+        out.extend_from_slice(body);
+    }
+
+    /// A SimpleBlock on track 1: relative timestamp, flags, 3 payload bytes.
+    fn simple_block(out: &mut Vec<u8>, relative: i16, keyframe: bool) {
+        let mut b = vec![0x81];
+        b.extend_from_slice(&relative.to_be_bytes());
+        b.push(if keyframe { 0x80 } else { 0 });
+        b.extend_from_slice(b"abc");
+        element(out, ids::SIMPLE_BLOCK, &b);
+    }
+
+    fn ctx() -> TrackContext {
+        TrackContext {
+            timestamp_scale: 1_000_000,
+            video_track: Some(1),
+            default_durations: HashMap::new(),
+        }
+    }
+
+    fn cluster(body: &[u8]) -> (Bytes, usize) {
+        let mut raw = Vec::new();
+        ebml::write_id(&mut raw, ids::CLUSTER);
+        ebml::write_size(&mut raw, body.len() as u64);
+        let header_len = raw.len();
+        raw.extend_from_slice(body);
+        (Bytes::from(raw), header_len)
+    }
+
+    fn child_ids(seg: &Segment) -> Vec<u32> {
+        let h = ebml::read_element_header(&seg.bytes).unwrap().unwrap();
+        ebml::children(&seg.bytes[h.header_len..])
+            .map(|c| c.unwrap().header.id)
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_cluster_is_served_without_a_copy() {
+        let mut body = Vec::new();
+        ebml::write_uint_element(&mut body, ids::TIMESTAMP, 1000);
+        simple_block(&mut body, 0, true);
+        simple_block(&mut body, 33, false);
+        let (raw, header_len) = cluster(&body);
+        let mut out = Vec::new();
+        segment_cluster(
+            &raw,
+            header_len,
+            header_len..raw.len(),
+            true,
+            &ctx(),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].bytes.as_ptr(), raw.as_ptr(), "shared, not copied");
+        assert_eq!(out[0].timestamp, 1000);
+        assert!(out[0].keyframe);
+    }
+
+    /// Found by fuzzing: a block before the Timestamp was served as stored,
+    /// so the served Cluster did not start with its Timestamp.
+    #[test]
+    fn timestamp_after_a_block_is_moved_first() {
+        let mut body = Vec::new();
+        simple_block(&mut body, 0, true);
+        ebml::write_uint_element(&mut body, ids::TIMESTAMP, 1000);
+        simple_block(&mut body, 33, false);
+        let (raw, header_len) = cluster(&body);
+        let mut out = Vec::new();
+        segment_cluster(
+            &raw,
+            header_len,
+            header_len..raw.len(),
+            true,
+            &ctx(),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out.len(), 1);
+        let seg = &out[0];
+        assert_eq!(
+            child_ids(seg),
+            [ids::TIMESTAMP, ids::SIMPLE_BLOCK, ids::SIMPLE_BLOCK]
+        );
+        assert_eq!(seg.timestamp, 1000);
+        assert!(seg.keyframe);
+        assert_eq!(seg.duration_ns, 33_000_000);
+        // Both blocks kept their bytes and relative timestamps.
+        assert_eq!(seg.len(), raw.len());
+        // The Timestamp range is right: a rewrite keeps it first.
+        let moved = seg.with_timestamp(5000, 1_000_000);
+        assert_eq!(
+            child_ids(&moved),
+            [ids::TIMESTAMP, ids::SIMPLE_BLOCK, ids::SIMPLE_BLOCK]
+        );
+        assert_eq!(moved.timestamp_ns, 5_000_000_000);
     }
 }
