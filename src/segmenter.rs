@@ -56,10 +56,7 @@ impl std::fmt::Display for SegmenterError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SegmenterError::NotMatroska => {
-                write!(
-                    f,
-                    "input is not Matroska/WebM (no EBML header at its start)"
-                )
+                write!(f, "not Matroska/WebM (no EBML header at its start)")
             }
             SegmenterError::Header(e) => write!(f, "unusable stream header: {e}"),
             SegmenterError::HeaderTooLarge(n) => {

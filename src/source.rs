@@ -61,7 +61,7 @@ impl fmt::Display for SourceError {
                 "unsupported input URL {u:?}: only http:// is built in (https:// needs a TLS library; put a TLS-terminating proxy in front)"
             ),
             SourceError::Http(e) => write!(f, "HTTP input: {e}"),
-            SourceError::Read(e) => write!(f, "reading input: {e}"),
+            SourceError::Read(e) => write!(f, "read error: {e}"),
             SourceError::NoStream(e) => write!(f, "{e}"),
         }
     }
@@ -436,10 +436,10 @@ where
         .spawn(move || {
             let result = run(&input, reader, options, &stats, &mut emit);
             stats.set_state(InputState::Ended);
-            if let Err(e) = &result {
-                log::error!("input {}: {e}", input.name());
-            }
-            emit(SourceEvent::End(result.map_err(|e| e.to_string())));
+            // Logged (or printed as the exit reason) by the receiver, once.
+            emit(SourceEvent::End(
+                result.map_err(|e| format!("input {}: {e}", input.name())),
+            ));
         })
         .expect("spawning the input thread")
 }
@@ -513,10 +513,11 @@ fn run<F: FnMut(SourceEvent)>(
             && continuity.header.is_none()
             && !matches!(input, Input::Http { .. })
         {
-            return Err(SourceError::NoStream(format!(
-                "input {} holds no playable Matroska/WebM stream",
-                input.name()
-            )));
+            return Err(SourceError::NoStream(if seg_stats.bytes_in == 0 {
+                "is empty (0 bytes read)".into()
+            } else {
+                "holds no playable Matroska/WebM stream".into()
+            }));
         }
         if let Input::Http { .. } = input {
             match reconnect(input, last_cluster, options.reconnect_timeout, stats) {
@@ -525,10 +526,9 @@ fn run<F: FnMut(SourceEvent)>(
                     continue;
                 }
                 None if continuity.header.is_none() => {
-                    return Err(SourceError::NoStream(format!(
-                        "input {} gave no playable Matroska/WebM stream",
-                        input.name()
-                    )))
+                    return Err(SourceError::NoStream(
+                        "gave no playable Matroska/WebM stream".into(),
+                    ))
                 }
                 None => break,
             }

@@ -461,3 +461,114 @@ fn new_tracks_close_current_clients_and_new_ones_get_the_new_header() {
     writer.join().unwrap();
     assert!(srv.wait_exit(Duration::from_secs(15)).unwrap().success());
 }
+
+/// Runs mkvcast on `input` (a file path) with nobody watching; returns its
+/// exit status and stderr.
+fn run_on(input: &str) -> (std::process::ExitStatus, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mkvcast"))
+        .args([input, "--listen", "127.0.0.1:0", "--admin-listen", "off"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn unusable_inputs_exit_non_zero_with_a_one_line_reason() {
+    let dir = std::env::temp_dir().join(format!("mkvcast-bad-inputs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let random: Vec<u8> = (0..100_000)
+        .map(|_| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng as u8
+        })
+        .collect();
+    // An MP4's first boxes: ftyp, free, then an mdat header.
+    let mut mp4 = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2\0\0\0\x08free".to_vec();
+    mp4.extend_from_slice(b"\0\0\x10\x08mdat");
+    mp4.resize(4096 + 16, 0);
+    // Matroska whose header is cut before Tracks: nothing playable.
+    let demo = std::fs::read(fixture("demo.webm")).unwrap();
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        ("empty.webm", Vec::new(), "is empty"),
+        ("random.webm", random, "not Matroska"),
+        ("movie.mp4", mp4, "not Matroska"),
+        ("header_only.webm", demo[..40].to_vec(), "no playable"),
+    ];
+    for (name, bytes, reason) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let path = path.to_string_lossy().into_owned();
+        let (status, stderr) = run_on(&path);
+        assert_eq!(status.code(), Some(1), "{name}: {stderr}");
+        let last = stderr.lines().last().unwrap_or("");
+        assert!(
+            last.starts_with(&format!("mkvcast: input {path}: ")) && last.contains(reason),
+            "{name}: the last line gives the input and why ({reason}): {stderr}"
+        );
+        // Said once, and nothing alarming besides.
+        assert_eq!(stderr.matches(reason).count(), 1, "{name}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains(" ERROR "),
+            "{name}: {stderr}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Corrupt and truncated Matroska still plays: the viewer gets what the
+/// segmenter recovers (resync at the next Cluster), readable by
+/// matroska-demuxer up to the end, and the server ends normally.
+#[test]
+fn damaged_and_truncated_inputs_are_served_as_far_as_they_go() {
+    let input = std::fs::read(fixture("vp9_opus.webm")).unwrap();
+    let (orig, _) = demux(&input).unwrap();
+    let last_ts = orig.iter().map(|f| f.timestamp).max().unwrap();
+    let mut damaged = input.clone();
+    let at = input.len() * 45 / 100;
+    for b in &mut damaged[at..at + 5000] {
+        *b = 0x1F;
+    }
+    let truncated = input[..input.len() * 6 / 10].to_vec();
+    for (what, bytes) in [("damaged", damaged), ("truncated", truncated)] {
+        let (events, stats) = segment_all(&bytes, 1 << 20).unwrap();
+        let expected = concat(&events);
+        let mut srv = Mkvcast::start_piped(&["-", "--no-pace"]);
+        let port = srv.port;
+        let reader = thread::spawn(move || get(port, LONG));
+        assert!(srv.wait_log("waits for the stream", Duration::from_secs(5)));
+        let mut stdin = srv.child.stdin.take().unwrap();
+        stdin.write_all(&bytes).unwrap();
+        drop(stdin);
+        let resp = reader.join().unwrap();
+        assert_eq!(resp.status, 200, "{what}");
+        assert!(resp.body == expected, "{what}: what the segmenter recovers");
+        let (got, _) = demux(&resp.body).unwrap_or_else(|e| panic!("{what}: unreadable: {e}"));
+        assert_eq!(
+            got.first().map(|f| f.timestamp),
+            orig.first().map(|f| f.timestamp)
+        );
+        let got_last = got.iter().map(|f| f.timestamp).max().unwrap();
+        if what == "damaged" {
+            assert!(stats.bytes_skipped >= 5000, "{what}: {stats:?}");
+            assert!(got.len() < orig.len() && got.len() > orig.len() * 8 / 10);
+            assert_eq!(got_last, last_ts, "{what}: plays on to the end");
+            assert!(srv.log().contains("skipped"), "{what}: the skip is logged");
+        } else {
+            assert!(
+                got_last < last_ts && got.len() > orig.len() * 4 / 10,
+                "{what}: {} of {} frames, last at {got_last} of {last_ts}",
+                got.len(),
+                orig.len()
+            );
+        }
+        let status = srv.wait_exit(Duration::from_secs(10)).unwrap();
+        assert!(status.success(), "{what}: {}", srv.log());
+    }
+}

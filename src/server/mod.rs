@@ -410,12 +410,10 @@ impl Server {
             SourceEvent::End(result) => {
                 match &result {
                     Ok(()) => log::info!("input ended: sending what is queued, then closing"),
-                    Err(e) => log::warn!("input failed: {e}"),
-                }
-                if self.publisher.header().is_none() {
-                    if let Err(e) = &result {
-                        self.failure = Some(e.clone());
-                    }
+                    // Nothing was served: the caller reports it as the exit
+                    // reason, in one line.
+                    Err(e) if self.publisher.header().is_none() => self.failure = Some(e.clone()),
+                    Err(e) => log::warn!("{e}; sending what is queued, then closing"),
                 }
                 self.ended = Some(result);
                 let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
