@@ -435,13 +435,18 @@ mod tests {
         }
     }
 
-    fn cluster(body: &[u8]) -> (Bytes, usize) {
+    /// Wraps `body` in a known-size Cluster and segments it as read whole.
+    fn segment(body: &[u8]) -> (Bytes, Vec<Segment>) {
         let mut raw = Vec::new();
         ebml::write_id(&mut raw, ids::CLUSTER);
         ebml::write_size(&mut raw, body.len() as u64);
         let header_len = raw.len();
         raw.extend_from_slice(body);
-        (Bytes::from(raw), header_len)
+        let raw = Bytes::from(raw);
+        let mut out = Vec::new();
+        let whole = header_len..raw.len();
+        segment_cluster(&raw, header_len, whole, true, &ctx(), &mut out).unwrap();
+        (raw, out)
     }
 
     fn child_ids(seg: &Segment) -> Vec<u32> {
@@ -457,17 +462,7 @@ mod tests {
         ebml::write_uint_element(&mut body, ids::TIMESTAMP, 1000);
         simple_block(&mut body, 0, true);
         simple_block(&mut body, 33, false);
-        let (raw, header_len) = cluster(&body);
-        let mut out = Vec::new();
-        segment_cluster(
-            &raw,
-            header_len,
-            header_len..raw.len(),
-            true,
-            &ctx(),
-            &mut out,
-        )
-        .unwrap();
+        let (raw, out) = segment(&body);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].bytes.as_ptr(), raw.as_ptr(), "shared, not copied");
         assert_eq!(out[0].timestamp, 1000);
@@ -482,17 +477,7 @@ mod tests {
         simple_block(&mut body, 0, true);
         ebml::write_uint_element(&mut body, ids::TIMESTAMP, 1000);
         simple_block(&mut body, 33, false);
-        let (raw, header_len) = cluster(&body);
-        let mut out = Vec::new();
-        segment_cluster(
-            &raw,
-            header_len,
-            header_len..raw.len(),
-            true,
-            &ctx(),
-            &mut out,
-        )
-        .unwrap();
+        let (raw, out) = segment(&body);
         assert_eq!(out.len(), 1);
         let seg = &out[0];
         assert_eq!(
