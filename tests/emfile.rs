@@ -297,12 +297,10 @@ fn out_of_file_descriptors_backs_off_and_recovers() {
     assert!(srv.alive());
 }
 
-/// With `--loop`, the input file is opened again at every pass. When the
-/// process is out of descriptors at that moment the input ends and the
-/// whole server stops, although the shortage is passing. Ignored until the
-/// server handles it (it should retry, or reuse its descriptor by seeking).
+/// With `--loop` the input starts again at every pass. Out of descriptors
+/// at that moment, the stream must go on (the file is rewound, not opened
+/// again; reopening failed with EMFILE and ended the whole server).
 #[test]
-
 fn out_of_file_descriptors_across_the_loop_point() {
     let file = fixture("bench_1mbit.webm").to_string_lossy().into_owned();
     let mut srv = Limited::start(
