@@ -19,8 +19,12 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use mkvcast::segmenter::{Event, Segmenter};
 use slab::Slab;
+
+/// The stream validator, shared with `tests/abuse.rs`.
+#[path = "../tests/common/stream_check.rs"]
+mod stream_check;
+pub use stream_check::StreamCheck;
 
 /// Keeps many viewers on a loopback mkvcast stream, with churn, slow readers
 /// and stalling readers, and checks every byte they receive.
@@ -87,106 +91,6 @@ fn main() -> std::process::ExitCode {
         std::process::ExitCode::SUCCESS
     } else {
         std::process::ExitCode::from(1)
-    }
-}
-
-// ---------------------------------------------------------------------------
-
-/// Checks a live stream as it arrives.
-pub struct StreamCheck {
-    segmenter: Segmenter,
-    events: Vec<Event>,
-    headers: u32,
-    pub clusters: u64,
-    prev: Option<(u64, u64)>,
-    max_gap_ns: i64,
-    allow_skips: bool,
-    /// Gaps (clusters skipped); an error for a viewer that must not skip.
-    pub gaps: u64,
-    pub error: Option<String>,
-}
-
-impl StreamCheck {
-    pub fn new(max_gap_ms: i64, allow_skips: bool) -> Self {
-        StreamCheck {
-            segmenter: Segmenter::new(),
-            events: Vec::new(),
-            headers: 0,
-            clusters: 0,
-            prev: None,
-            max_gap_ns: max_gap_ms * 1_000_000,
-            allow_skips,
-            gaps: 0,
-            error: None,
-        }
-    }
-
-    fn fail(&mut self, why: String) {
-        if self.error.is_none() {
-            self.error = Some(why);
-        }
-    }
-
-    pub fn feed(&mut self, data: &[u8]) {
-        if self.error.is_some() {
-            return;
-        }
-        let mut events = std::mem::take(&mut self.events);
-        if let Err(e) = self.segmenter.feed(data, &mut events) {
-            self.fail(format!("not Matroska: {e}"));
-            return;
-        }
-        for ev in events.drain(..) {
-            match ev {
-                Event::Header(_) => {
-                    self.headers += 1;
-                    if self.headers > 1 || self.clusters > 0 {
-                        self.fail(format!(
-                            "second stream header after {} clusters",
-                            self.clusters
-                        ));
-                    }
-                }
-                Event::Segment(s) => {
-                    if self.headers == 0 {
-                        self.fail("cluster before the stream header".into());
-                    }
-                    if self.clusters == 0 && !s.keyframe {
-                        self.fail(format!("first cluster (t={}) not a keyframe", s.timestamp));
-                    }
-                    if let Some((prev_ts, prev_end)) = self.prev {
-                        if s.timestamp <= prev_ts {
-                            self.fail(format!("timestamp {} after {prev_ts}", s.timestamp));
-                        }
-                        let gap = s.timestamp_ns as i64 - prev_end as i64;
-                        if gap.abs() > self.max_gap_ns {
-                            self.gaps += 1;
-                            if !self.allow_skips {
-                                self.fail(format!(
-                                    "gap of {} ms before t={}: clusters skipped",
-                                    gap / 1_000_000,
-                                    s.timestamp
-                                ));
-                            } else if !s.keyframe || gap < 0 {
-                                self.fail(format!(
-                                    "after a skip, resumed at t={} (keyframe {}, gap {} ms)",
-                                    s.timestamp,
-                                    s.keyframe,
-                                    gap / 1_000_000
-                                ));
-                            }
-                        }
-                    }
-                    self.prev = Some((s.timestamp, s.end_ns()));
-                    self.clusters += 1;
-                }
-            }
-        }
-        self.events = events;
-        let skipped = self.segmenter.stats().bytes_skipped;
-        if skipped != 0 {
-            self.fail(format!("{skipped} bytes skipped: not clean Matroska"));
-        }
     }
 }
 
@@ -454,7 +358,7 @@ impl Run<'_> {
             sent: false,
             head: Vec::new(),
             in_body: false,
-            check: StreamCheck::new(self.cfg.max_gap_ms, kind != Kind::Good),
+            check: StreamCheck::new(self.cfg.max_gap_ms * 1_000_000, kind != Kind::Good),
             bytes: 0,
             opened: now,
             last_data: now,

@@ -10,6 +10,9 @@
 //! Runs in about 45 s on 2 cores; thread count stays under 40.
 
 mod common;
+/// The stream validator, shared with `examples/soak_clients.rs`.
+#[path = "common/stream_check.rs"]
+mod stream_check;
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::fixture;
 use common::server::Mkvcast;
-use mkvcast::segmenter::{Event, Segmenter};
+use stream_check::StreamCheck;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(3000);
 const STALL_TIMEOUT: Duration = Duration::from_millis(4000);
@@ -69,113 +72,7 @@ impl Rng {
 }
 
 // ---------------------------------------------------------------------------
-// Stream validation
-
-/// Checks a live stream as it arrives, with mkvcast's own segmenter: clean
-/// Matroska (no byte skipped), one header, the first cluster a keyframe,
-/// cluster timestamps strictly increasing and contiguous.
-struct StreamCheck {
-    segmenter: Segmenter,
-    events: Vec<Event>,
-    headers: u32,
-    clusters: u64,
-    first_ns: Option<u64>,
-    /// Previous cluster: timestamp in ticks, end in ns.
-    prev: Option<(u64, u64)>,
-    last_end_ns: u64,
-    worst_gap_ns: i64,
-    error: Option<String>,
-}
-
-impl StreamCheck {
-    fn new() -> Self {
-        StreamCheck {
-            segmenter: Segmenter::new(),
-            events: Vec::new(),
-            headers: 0,
-            clusters: 0,
-            first_ns: None,
-            prev: None,
-            last_end_ns: 0,
-            worst_gap_ns: 0,
-            error: None,
-        }
-    }
-
-    fn fail(&mut self, why: String) {
-        if self.error.is_none() {
-            self.error = Some(why);
-        }
-    }
-
-    fn feed(&mut self, data: &[u8]) {
-        if self.error.is_some() {
-            return;
-        }
-        let mut events = std::mem::take(&mut self.events);
-        if let Err(e) = self.segmenter.feed(data, &mut events) {
-            self.fail(format!("not Matroska: {e}"));
-            return;
-        }
-        for ev in events.drain(..) {
-            match ev {
-                Event::Header(_) => {
-                    self.headers += 1;
-                    if self.headers > 1 || self.clusters > 0 {
-                        self.fail(format!(
-                            "a second stream header after {} clusters",
-                            self.clusters
-                        ));
-                    }
-                }
-                Event::Segment(s) => {
-                    if self.headers == 0 {
-                        self.fail("a cluster before the stream header".into());
-                    }
-                    if self.clusters == 0 && !s.keyframe {
-                        self.fail(format!(
-                            "first cluster (t={}) is not a keyframe cluster",
-                            s.timestamp
-                        ));
-                    }
-                    if let Some((prev_ts, prev_end)) = self.prev {
-                        if s.timestamp <= prev_ts {
-                            self.fail(format!(
-                                "cluster timestamp {} after {prev_ts}: not increasing",
-                                s.timestamp
-                            ));
-                        }
-                        let gap = s.timestamp_ns as i64 - prev_end as i64;
-                        if gap.abs() > self.worst_gap_ns.abs() {
-                            self.worst_gap_ns = gap;
-                        }
-                        if gap.abs() > MAX_GAP_NS {
-                            self.fail(format!(
-                                "gap of {} ms before cluster {} (t={}): clusters skipped",
-                                gap / 1_000_000,
-                                self.clusters,
-                                s.timestamp
-                            ));
-                        }
-                    }
-                    self.first_ns.get_or_insert(s.timestamp_ns);
-                    self.prev = Some((s.timestamp, s.end_ns()));
-                    self.last_end_ns = s.end_ns();
-                    self.clusters += 1;
-                }
-            }
-        }
-        self.events = events;
-        let skipped = self.segmenter.stats().bytes_skipped;
-        if skipped != 0 {
-            self.fail(format!("{skipped} bytes skipped: not clean Matroska"));
-        }
-    }
-
-    fn media_span(&self) -> Duration {
-        Duration::from_nanos(self.last_end_ns.saturating_sub(self.first_ns.unwrap_or(0)))
-    }
-}
+// Responses
 
 /// Finds the end of an HTTP response head in `data`.
 fn head_end(data: &[u8]) -> Option<usize> {
@@ -219,7 +116,7 @@ fn good_client(port: u16, run_for: Duration) -> Result<GoodSummary, String> {
     let mut longest_silence = Duration::ZERO;
     let mut head = Vec::new();
     let mut in_body = false;
-    let mut check = StreamCheck::new();
+    let mut check = StreamCheck::new(MAX_GAP_NS, false);
     let mut bytes = 0u64;
     let mut buf = vec![0u8; 64 << 10];
     while start.elapsed() < run_for {

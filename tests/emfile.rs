@@ -5,112 +5,31 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::fixture;
+use common::server::Mkvcast;
 use mkvcast::segmenter::{segment_all, Event};
 
-/// `mkvcast ARGS --listen 127.0.0.1:0` under `ulimit -n NOFILE`.
-struct Limited {
-    child: Child,
-    port: u16,
-    log: Arc<Mutex<String>>,
-}
-
-impl Limited {
-    fn start(nofile: u32, args: &[&str]) -> Limited {
-        // `exec` keeps the PID: it is mkvcast's, for /proc.
-        let mut child = Command::new("bash")
-            .arg("-c")
-            .arg(format!("ulimit -n {nofile} && exec \"$@\""))
-            .arg("bash")
-            .arg(env!("CARGO_BIN_EXE_mkvcast"))
-            .args(args)
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "off"])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn bash");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        thread::spawn(move || {
-            let mut r = BufReader::new(stderr);
-            let mut line = String::new();
-            while r.read_line(&mut line).unwrap_or(0) > 0 {
-                if std::env::var_os("MKVCAST_TEST_LOG").is_some() {
-                    eprint!("[mkvcast] {line}");
-                }
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let port = loop {
-            let text = log.lock().unwrap().clone();
-            if let Some(rest) = text.split("listening on http://127.0.0.1:").nth(1) {
-                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-                break digits.parse().unwrap();
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("mkvcast exited at start ({status}):\n{text}");
-            }
-            assert!(Instant::now() < deadline, "mkvcast did not start:\n{text}");
-            thread::sleep(Duration::from_millis(20));
-        };
-        Limited { child, port, log }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.log().contains(needle) {
-                return true;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-
-    fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    fn fd_count(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, |d| d.count())
-    }
-
-    /// User + system CPU time, in clock ticks.
-    fn cpu_ticks(&self) -> u64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the ")" that ends the command name: state is field 3,
-        // utime and stime are fields 14 and 15.
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let f: Vec<u64> = rest
-            .split_whitespace()
-            .map(|x| x.parse().unwrap_or(0))
-            .collect();
-        f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
-    }
-}
-
-impl Drop for Limited {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// mkvcast under `ulimit -n 64`, looping the 14 s bench fixture, with
+/// room for far more clients than descriptors.
+fn start_limited() -> Mkvcast {
+    let file = fixture("bench_1mbit.webm").to_string_lossy().into_owned();
+    Mkvcast::start_nofile(
+        64,
+        &[
+            &file,
+            "--loop",
+            "--max-clients",
+            "200",
+            "--request-timeout-ms",
+            "60000",
+        ],
+    )
 }
 
 fn clock_ticks_per_s() -> f64 {
@@ -190,18 +109,7 @@ fn check_continuous(body: &[u8]) -> Duration {
 
 #[test]
 fn out_of_file_descriptors_backs_off_and_recovers() {
-    let file = fixture("bench_1mbit.webm").to_string_lossy().into_owned();
-    let mut srv = Limited::start(
-        64,
-        &[
-            &file,
-            "--loop",
-            "--max-clients",
-            "200",
-            "--request-timeout-ms",
-            "60000",
-        ],
-    );
+    let mut srv = start_limited();
     assert!(
         srv.wait_log("stream header ready", Duration::from_secs(10)),
         "{}",
@@ -302,18 +210,7 @@ fn out_of_file_descriptors_backs_off_and_recovers() {
 /// again; reopening failed with EMFILE and ended the whole server).
 #[test]
 fn out_of_file_descriptors_across_the_loop_point() {
-    let file = fixture("bench_1mbit.webm").to_string_lossy().into_owned();
-    let mut srv = Limited::start(
-        64,
-        &[
-            &file,
-            "--loop",
-            "--max-clients",
-            "200",
-            "--request-timeout-ms",
-            "60000",
-        ],
-    );
+    let mut srv = start_limited();
     assert!(srv.wait_log("stream header ready", Duration::from_secs(10)));
     let port = srv.port;
     let watcher = thread::spawn(move || viewer(port, Duration::from_secs(20)));

@@ -14,10 +14,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::all_fixtures;
-use common::real::require_tools;
+use common::real::{require_tools, run_tool, TempFile};
 use mkvcast::ebml;
 use mkvcast::matroska::cluster::read_block_header;
 use mkvcast::matroska::ids;
@@ -27,35 +26,6 @@ use mkvcast::segmenter::{concat, segment_all, Event, Segment};
 const CHUNK: usize = 64 << 10;
 /// Tolerance when matching a segment's start time to an ffprobe pts.
 const PTS_TOLERANCE_US: i64 = 500;
-
-/// A temporary file removed when dropped (also when a check panics).
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn write(label: &str, ext: &str, bytes: &[u8]) -> TempFile {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "mkvcast-real-{}-{nanos}-{n}-{label}.{ext}",
-            std::process::id()
-        ));
-        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-        TempFile(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// One fixture and its segmented live stream, written to a temp file.
 struct Case {
@@ -144,14 +114,6 @@ fn for_each_case(check: impl Fn(&Case) -> Result<(), String> + Sync) {
     );
 }
 
-fn run(program: &str, args: &[&str], file: &Path) -> Output {
-    Command::new(program)
-        .args(args)
-        .arg(file)
-        .output()
-        .unwrap_or_else(|e| panic!("running {program}: {e}"))
-}
-
 fn stderr_lines(o: &Output) -> Vec<String> {
     String::from_utf8_lossy(&o.stderr)
         .lines()
@@ -208,7 +170,7 @@ fn mkvinfo_parses_the_live_stream() {
         return;
     }
     for_each_case(|c| {
-        let o = run("mkvinfo", &[], c.out.path());
+        let o = run_tool("mkvinfo", &[], c.out.path());
         let stdout = String::from_utf8_lossy(&o.stdout);
         if !o.status.success() {
             return Err(format!(
@@ -248,8 +210,9 @@ struct Packet {
 
 /// The video packets of `file`, in file order.
 fn ffprobe_video_packets(file: &Path) -> Result<Vec<Packet>, String> {
-    let o = Command::new("ffprobe")
-        .args([
+    let o = run_tool(
+        "ffprobe",
+        &[
             "-v",
             "error",
             "-select_streams",
@@ -259,10 +222,9 @@ fn ffprobe_video_packets(file: &Path) -> Result<Vec<Packet>, String> {
             "packet=pts_time,flags",
             "-of",
             "csv=nokey=0",
-        ])
-        .arg(file)
-        .output()
-        .map_err(|e| format!("running ffprobe: {e}"))?;
+        ],
+        file,
+    );
     let errors = stderr_lines(&o);
     if !o.status.success() || !errors.is_empty() {
         return Err(format!(

@@ -9,7 +9,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
@@ -17,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::chromium::{Browser, VideoState};
 use common::fixture;
-use common::real::{require_tool, require_tools};
+use common::real::{require_tool, require_tools, run_tool, TempFile};
 use common::server::{get, Mkvcast};
 
 fn fixture_path(name: &str) -> String {
@@ -155,6 +154,31 @@ fn errors_besides_http_eof(stderr: &[u8], url: &str) -> Vec<String> {
         .collect()
 }
 
+/// Reads the server's stream with [`ffmpeg_framecrc`] and asserts that
+/// ffmpeg succeeded with no errors but the end-of-body notice; `what` heads
+/// the list of errors. Returns ffmpeg's output.
+fn ffmpeg_reads_cleanly(srv: &Mkvcast, timeout: Duration, what: &str) -> Output {
+    let url = srv.url();
+    let out = ffmpeg_framecrc(&url, timeout);
+    let errors = errors_besides_http_eof(&out.stderr, &url);
+    assert!(
+        out.status.success(),
+        "ffmpeg exit {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(errors.is_empty(), "{what}:\n{}", errors.join("\n"));
+    out
+}
+
+/// mkvcast (without `--loop`) ends by itself after the input, successfully.
+fn assert_exits_cleanly(srv: &mut Mkvcast) {
+    let status = srv
+        .wait_exit(Duration::from_secs(10))
+        .expect("mkvcast exits after the input ends");
+    assert!(status.success(), "{status}\n{}", srv.log());
+}
+
 /// The fixture decoded by ffmpeg from the file itself (the expected frames).
 fn reference_frames(name: &str) -> Vec<CrcFrame> {
     let out = ffmpeg_framecrc(&fixture_path(name), Duration::from_secs(60));
@@ -186,29 +210,13 @@ fn ffmpeg_decodes_whole_stream_from_start() {
     }
     let expected = count_per_stream(&reference_frames("vp8_vorbis.webm"));
     let mut srv = Mkvcast::start(&[&fixture_path("vp8_vorbis.webm")]);
-    let url = srv.url();
-    let out = ffmpeg_framecrc(&url, Duration::from_secs(40));
-    let errors = errors_besides_http_eof(&out.stderr, &url);
-    assert!(
-        out.status.success(),
-        "ffmpeg exit {}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        errors.is_empty(),
-        "ffmpeg reported errors:\n{}",
-        errors.join("\n")
-    );
+    let out = ffmpeg_reads_cleanly(&srv, Duration::from_secs(40), "ffmpeg reported errors");
     let got = count_per_stream(&parse_framecrc(&out.stdout));
     assert_eq!(
         got, expected,
         "frames per stream: live stream vs the file itself"
     );
-    let status = srv
-        .wait_exit(Duration::from_secs(10))
-        .expect("mkvcast exits after the input ends");
-    assert!(status.success(), "{status}\n{}", srv.log());
+    assert_exits_cleanly(&mut srv);
 }
 
 #[test]
@@ -229,19 +237,10 @@ fn ffmpeg_late_joiner_decodes_without_errors() {
 
     let mut srv = Mkvcast::start(&[&fixture_path("long_gop.webm")]);
     thread::sleep(Duration::from_secs(7));
-    let url = srv.url();
-    let out = ffmpeg_framecrc(&url, Duration::from_secs(30));
-    let errors = errors_besides_http_eof(&out.stderr, &url);
-    assert!(
-        out.status.success(),
-        "ffmpeg exit {}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        errors.is_empty(),
-        "late joiner: ffmpeg reported errors (a join off a keyframe would show here):\n{}",
-        errors.join("\n")
+    let out = ffmpeg_reads_cleanly(
+        &srv,
+        Duration::from_secs(30),
+        "late joiner: ffmpeg reported errors (a join off a keyframe would show here)",
     );
     let frames = parse_framecrc(&out.stdout);
     assert_eq!(video_stream(&out.stdout), vs);
@@ -260,40 +259,10 @@ fn ffmpeg_late_joiner_decodes_without_errors() {
         "late joiner decoded {video} video frames, expected {lo}..={hi} (the file's frames after 7.5 s ..= after 4.5 s)"
     );
     assert!(audio > 0, "late joiner got audio too");
-    let status = srv
-        .wait_exit(Duration::from_secs(10))
-        .expect("mkvcast exits after the input ends");
-    assert!(status.success(), "{status}\n{}", srv.log());
+    assert_exits_cleanly(&mut srv);
 }
 
 // --------------------------------------------------- mkvinfo and ffprobe --
-
-/// A temporary file removed when dropped (also when a check panics).
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn write(label: &str, bytes: &[u8]) -> TempFile {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "mkvcast-real-server-{}-{nanos}-{label}.webm",
-            std::process::id()
-        ));
-        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-        TempFile(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// One `[PACKET]` of `ffprobe -show_packets`, as key=value pairs.
 fn ffprobe_packets(stdout: &[u8]) -> Vec<BTreeMap<String, String>> {
@@ -327,12 +296,9 @@ fn mkvinfo_and_ffprobe_read_a_captured_stream() {
     assert_eq!(resp.status, 200);
     assert!(resp.closed.is_some(), "the server ends the stream");
     assert!(!resp.body.is_empty());
-    let file = TempFile::write("vp9_opus-late", &resp.body);
+    let file = TempFile::write("server-vp9_opus-late", "webm", &resp.body);
 
-    let info = Command::new("mkvinfo")
-        .arg(file.path())
-        .output()
-        .expect("run mkvinfo");
+    let info = run_tool("mkvinfo", &[], file.path());
     let info_text = String::from_utf8_lossy(&info.stdout);
     assert!(
         info.status.success(),
@@ -346,11 +312,7 @@ fn mkvinfo_and_ffprobe_read_a_captured_stream() {
         "mkvinfo sees clusters:\n{info_text}"
     );
 
-    let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-show_packets"])
-        .arg(file.path())
-        .output()
-        .expect("run ffprobe");
+    let probe = run_tool("ffprobe", &["-v", "error", "-show_packets"], file.path());
     assert!(
         probe.status.success(),
         "ffprobe exit {}: {}",
@@ -382,10 +344,7 @@ fn mkvinfo_and_ffprobe_read_a_captured_stream() {
     );
     let pts: f64 = first["pts_time"].parse().expect("pts_time");
     assert!(pts >= 1.0, "the client joined late, at {pts} s");
-    let status = srv
-        .wait_exit(Duration::from_secs(10))
-        .expect("mkvcast exits after the input ends");
-    assert!(status.success(), "{status}\n{}", srv.log());
+    assert_exits_cleanly(&mut srv);
 }
 
 // --------------------------------------------------------------- Chromium --

@@ -5,8 +5,13 @@
 //! By default a missing tool skips the test with a note on stderr, so the
 //! suite passes on machines without them. With `MKVCAST_REAL_CLIENTS=1` in
 //! the environment (CI, release checks) a missing tool fails the test.
+//!
+//! Also what those tests share to run the tools: [`run_tool`] and
+//! [`TempFile`] for the input they read.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Environment variable that makes missing real-client tools a failure.
 pub const REAL_CLIENTS_ENV: &str = "MKVCAST_REAL_CLIENTS";
@@ -65,4 +70,44 @@ pub fn require_tool(name: &str) -> bool {
 pub fn require_tools(names: &[&str]) -> bool {
     // Not `all`: every missing tool is reported, not just the first.
     names.iter().filter(|n| !require_tool(n)).count() == 0
+}
+
+/// Runs `program ARGS FILE` to completion and returns what it printed.
+pub fn run_tool(program: &str, args: &[&str], file: &Path) -> Output {
+    Command::new(program)
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"))
+}
+
+/// A temporary file for a tool to read, removed when dropped (also when a
+/// check panics).
+pub struct TempFile(PathBuf);
+
+impl TempFile {
+    /// Writes `bytes` to a fresh file whose name ends in `-LABEL.EXT`.
+    pub fn write(label: &str, ext: &str, bytes: &[u8]) -> TempFile {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "mkvcast-real-{}-{nanos}-{n}-{label}.{ext}",
+            std::process::id()
+        ));
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        TempFile(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

@@ -38,12 +38,36 @@ impl Mkvcast {
         Self::launch(args, stdin, "127.0.0.1:0")
     }
 
-    fn launch(args: &[&str], stdin: Stdio, listen: &str) -> Mkvcast {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mkvcast"))
+    /// `mkvcast ARGS --listen 127.0.0.1:0` under `ulimit -n NOFILE`, with
+    /// no admin listener and info logging (fewer descriptors and less work
+    /// than [`start`](Self::start), for tests that count both).
+    pub fn start_nofile(nofile: u32, args: &[&str]) -> Mkvcast {
+        // `exec` keeps the PID: it is mkvcast's, for /proc.
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$@\""))
+            .arg("bash")
+            .arg(env!("CARGO_BIN_EXE_mkvcast"))
             .args(args)
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "off"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null());
+        Self::spawn(cmd)
+    }
+
+    fn launch(args: &[&str], stdin: Stdio, listen: &str) -> Mkvcast {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mkvcast"));
+        cmd.args(args)
             .args(["--listen", listen, "--admin-listen", "127.0.0.1:0"])
             .env("RUST_LOG", "debug")
-            .stdin(stdin)
+            .stdin(stdin);
+        Self::spawn(cmd)
+    }
+
+    /// Spawns `cmd` (stderr captured into the log) and waits until it
+    /// listens.
+    fn spawn(mut cmd: Command) -> Mkvcast {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -145,6 +169,25 @@ impl Mkvcast {
     /// Open file descriptors of the process.
     pub fn fd_count(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, |d| d.count())
+    }
+
+    /// User + system CPU time of the process, in clock ticks.
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the ")" that ends the command name: state is field 3,
+        // utime and stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     pub fn signal(&self, sig: &str) {
