@@ -19,6 +19,10 @@ pub use crate::matroska::cluster::Segment;
 
 /// Largest Cluster kept in memory; a larger one is skipped.
 pub const MAX_CLUSTER_BYTES: usize = 64 << 20;
+/// A known-size Cluster up to this size gets a buffer of exactly its size
+/// when its header is read; larger ones grow as their bytes arrive, so a
+/// size field alone cannot make the segmenter allocate much.
+const CLUSTER_PRESIZE_MAX: usize = 4 << 20;
 /// Largest stream header (attachments included).
 pub const MAX_HEADER_BYTES: usize = 16 << 20;
 /// Largest EBML header element accepted (it holds a few short fields).
@@ -135,6 +139,10 @@ pub struct Segmenter {
     /// Whether any EBML header was read (before that, input that does not
     /// start like Matroska is an error, not damage).
     seen_ebml: bool,
+    /// The stream being read has an unusable header: its clusters are not
+    /// ours to serve (other tracks, other codecs), so everything up to the
+    /// next EBML header is skipped.
+    orphaned: bool,
     /// Media time of the last video keyframe segment, and whether the
     /// missing-keyframe warning was given since.
     last_keyframe_ns: Option<u64>,
@@ -159,6 +167,7 @@ impl Segmenter {
             stats: Stats::default(),
             skipped_run: 0,
             seen_ebml: false,
+            orphaned: false,
             last_keyframe_ns: None,
             keyframe_warned: false,
             scratch: Vec::new(),
@@ -181,10 +190,38 @@ impl Segmenter {
 
     /// Feeds the next chunk of input; events completed by it are appended
     /// to `out`.
-    pub fn feed(&mut self, data: &[u8], out: &mut Vec<Event>) -> Result<(), SegmenterError> {
+    pub fn feed(&mut self, mut data: &[u8], out: &mut Vec<Event>) -> Result<(), SegmenterError> {
         self.stats.bytes_in += data.len() as u64;
-        self.buf.extend_from_slice(data);
-        self.run(out)
+        // Never past the end of a known-size Cluster at once: its bytes
+        // then fill the buffer sized for it and are shared as they are, with
+        // no reallocation while it arrives and no slack kept alive with it.
+        while !data.is_empty() {
+            let (now, rest) = data.split_at(self.room().min(data.len()));
+            self.buf.extend_from_slice(now);
+            data = rest;
+            self.run(out)?;
+        }
+        Ok(())
+    }
+
+    /// How many more bytes to take before the next step.
+    fn room(&self) -> usize {
+        match self.state {
+            State::Cluster(ClusterScan { end: Some(end), .. }) => {
+                end.saturating_sub(self.buf.len()).max(1)
+            }
+            _ => usize::MAX,
+        }
+    }
+
+    /// Moves the buffered start of a Cluster of `total` bytes into a buffer
+    /// of exactly that size (see [`CLUSTER_PRESIZE_MAX`]).
+    fn presize(&mut self, total: usize) {
+        if total <= CLUSTER_PRESIZE_MAX && total > self.buf.capacity() {
+            let mut fresh = BytesMut::with_capacity(total);
+            fresh.extend_from_slice(&self.buf);
+            self.buf = fresh;
+        }
     }
 
     /// Ends the input: a Cluster of unknown size still open is emitted with
@@ -290,6 +327,7 @@ impl Segmenter {
             Ok(b) => {
                 self.flush_skip_log("before the EBML header");
                 self.seen_ebml = true;
+                self.orphaned = false;
                 self.builder = Some(b);
                 self.state = State::Segment;
                 Ok(true)
@@ -359,6 +397,9 @@ impl Segmenter {
                     },
                     None => None,
                 };
+                if let Some(total) = end {
+                    self.presize(total);
+                }
                 self.state = State::Cluster(ClusterScan {
                     header_len: h.header_len,
                     end,
@@ -450,13 +491,15 @@ impl Segmenter {
     }
 
     /// A header element of a new stream is unusable: fatal for the first
-    /// stream (nothing can be served), skipped for a later one.
+    /// stream (nothing can be served), skipped with its clusters for a later
+    /// one.
     fn header_failed(&mut self, e: HeaderError) -> Result<bool, SegmenterError> {
         if self.header.is_none() {
             return Err(e.into());
         }
-        log::warn!("ignoring a new stream header: {e}");
+        log::warn!("ignoring a new stream: {e}; skipping to the next stream header");
         self.builder = None;
+        self.orphaned = true;
         self.lose_sync();
         Ok(true)
     }
@@ -649,7 +692,7 @@ impl Segmenter {
         while at < self.buf.len() {
             let rest = self.buf.get(at..).unwrap_or(&[]);
             let candidate = if rest.starts_with(&ids::CLUSTER.to_be_bytes()[..rest.len().min(4)]) {
-                if self.header.is_some() || self.builder.is_some() {
+                if !self.orphaned && (self.header.is_some() || self.builder.is_some()) {
                     cluster_start_at(rest)
                 } else {
                     Some(false)

@@ -339,6 +339,37 @@ fn second_ebml_header_is_a_new_stream() {
     assert_eq!(stats.bytes_skipped, 0);
 }
 
+/// Found by fuzzing: a later stream whose header is unusable (a foreign
+/// DocType, Tracks of unknown size) ended the whole input. It is skipped
+/// instead; the stream before it is kept and a good stream after it plays.
+#[test]
+fn a_later_stream_with_a_bad_header_is_skipped() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
+    for case in [
+        "later_stream_foreign_doctype",
+        "later_stream_unknown_size_tracks",
+    ] {
+        // Two control bytes, then a good stream and its damaged copy.
+        let file = std::fs::read(dir.join(case)).unwrap();
+        let (good, bad) = file[2..].split_at((file.len() - 2) / 2);
+        let (alone, _) = segment_all(good, 1 << 20).unwrap();
+        let n = segments(&alone).len();
+        assert!(n >= 3, "{case}");
+        let input = [good, bad, good].concat();
+        for chunk in [7, 4096] {
+            let (events, stats) =
+                segment_all(&input, chunk).unwrap_or_else(|e| panic!("{case}: {e}"));
+            let headers = events
+                .iter()
+                .filter(|e| matches!(e, Event::Header(_)))
+                .count();
+            assert_eq!(headers, 2, "{case}: the good streams' headers");
+            assert_eq!(segments(&events).len(), 2 * n, "{case}: {stats:?}");
+            assert!(stats.bytes_skipped as usize >= bad.len() / 2, "{case}");
+        }
+    }
+}
+
 /// Media time of the first real Cluster at or after `from` in `input`.
 fn first_cluster_after(input: &[u8], from: usize) -> Option<u64> {
     (from..input.len().saturating_sub(16)).find_map(|at| {
