@@ -21,13 +21,30 @@ use common::fixture;
 use common::server::Mkvcast;
 
 const CLIENTS: usize = 200;
-const SAMPLE_EVERY: Duration = Duration::from_secs(5);
-/// RSS may grow this much (percent) from the warm-up mean to the peak of
-/// the last third of the run, as in bench/soak.sh.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// Samples before this are warm-up (ramp to the full viewer count, first
+/// skips of slow viewers, first stall closes).
+const WARMUP: Duration = Duration::from_secs(20);
+/// RSS may grow this much (percent) after warm-up: from the mean of the
+/// first third of the samples after it to the mean of the last third.
+/// Means, because the live heap swings by a few clusters (~125 KB each)
+/// with what slow viewers still hold; an allocation leaked per connection
+/// (1,200 connections a minute here) shows as a trend that they do not hide.
 const MAX_GROWTH_PCT: f64 = 5.0;
+/// glibc's allocator as configured here gives freed memory back at once
+/// (one arena, trim at every free, clusters in their own mappings), so RSS
+/// follows the live heap. With its defaults it keeps freed memory for
+/// reuse and RSS reaches its plateau only after minutes (bench/soak.sh:
+/// 3.7 MiB at 10 s, flat at 5.7-6.0 MiB from minute 3-5 to minute 30),
+/// which a one-minute test cannot wait for. bench/soak.sh runs the
+/// defaults.
+const ALLOCATOR_ENV: [(&str, &str); 3] = [
+    ("MALLOC_ARENA_MAX", "1"),
+    ("MALLOC_TRIM_THRESHOLD_", "0"),
+    ("MALLOC_MMAP_THRESHOLD_", "65536"),
+];
 
 #[test]
-#[ignore = "RSS grew 26% over 60 s (3.9 to 4.9 MiB) in the last run; growth vs. allocator warm-up not yet told apart (issue 5 open)"]
 fn one_minute_soak_with_churn() {
     let secs: u64 = std::env::var("MKVCAST_SOAK_SECS")
         .ok()
@@ -35,16 +52,19 @@ fn one_minute_soak_with_churn() {
         .unwrap_or(60)
         .max(30);
     let file = fixture("bench_1mbit.webm").to_string_lossy().into_owned();
-    let mut srv = Mkvcast::start(&[
-        &file,
-        "--loop",
-        "--max-clients",
-        "1000",
-        "--client-queue-ms",
-        "4000",
-        "--stall-timeout-ms",
-        "5000",
-    ]);
+    let mut srv = Mkvcast::start_env(
+        &[
+            &file,
+            "--loop",
+            "--max-clients",
+            "1000",
+            "--client-queue-ms",
+            "4000",
+            "--stall-timeout-ms",
+            "5000",
+        ],
+        &ALLOCATOR_ENV,
+    );
     assert!(srv.wait_log("stream header ready", Duration::from_secs(10)));
     let cfg = soak_clients::Config {
         port: srv.port,
@@ -52,7 +72,7 @@ fn one_minute_soak_with_churn() {
         clients: CLIENTS,
         slow: 10,
         stoppers: 6,
-        churn: 10,
+        churn: 20,
         duration: secs,
         ramp_rate: 100,
         slow_rate: 60_000,
@@ -112,21 +132,32 @@ fn one_minute_soak_with_churn() {
         summary.stoppers_closed > 0,
         "the stall timeout closed stoppers"
     );
-    assert!(summary.left >= secs * 5, "churn happened: {}", summary.left);
+    assert!(
+        summary.left >= secs * 10,
+        "churn happened: {}",
+        summary.left
+    );
 
-    // Warm-up: samples 2-4 (10-20 s); then the peak of the last third.
-    let rss: Vec<f64> = samples.iter().map(|s| s.1 as f64).collect();
-    assert!(rss.len() >= 6, "{} samples", rss.len());
-    let base = (rss[1] + rss[2] + rss[3]) / 3.0;
-    let from = rss.len() - rss.len() / 3;
-    let peak = rss[from..].iter().copied().fold(0.0, f64::max);
-    let growth = (peak - base) * 100.0 / base;
+    // After the warm-up: the mean of the first third against the mean of
+    // the last third.
+    let after: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.0 >= WARMUP.as_secs())
+        .map(|s| s.1 as f64)
+        .collect();
+    assert!(after.len() >= 9, "{} samples after warm-up", after.len());
+    let third = after.len() / 3;
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let base = mean(&after[..third]);
+    let late = mean(&after[after.len() - third..]);
+    let growth = (late - base) * 100.0 / base;
     eprintln!(
-        "soak_short: RSS warm-up {base:.0} KiB, peak of the last third {peak:.0} KiB: {growth:+.1}%"
+        "soak_short: RSS mean {base:.0} KiB in the first third after warm-up, \
+         {late:.0} KiB in the last: {growth:+.1}% (limit {MAX_GROWTH_PCT}%)"
     );
     assert!(
         growth <= MAX_GROWTH_PCT,
-        "RSS grew {growth:.1}% (warm-up {base:.0} KiB, later peak {peak:.0} KiB): {samples:?}"
+        "RSS grew {growth:.1}% after warm-up ({base:.0} -> {late:.0} KiB): {samples:?}"
     );
     // Once the viewers are gone, their descriptors are too.
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -29,6 +29,13 @@ impl Mkvcast {
         Self::launch(args, Stdio::null(), &format!("127.0.0.1:{port}"))
     }
 
+    /// Like [`start`](Self::start) with extra environment variables.
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Mkvcast {
+        let mut cmd = Self::command(args, Stdio::null(), "127.0.0.1:0");
+        cmd.envs(env.iter().copied());
+        Self::spawn(cmd)
+    }
+
     /// Like [`start`](Self::start) with stdin piped (`child.stdin`).
     pub fn start_piped(args: &[&str]) -> Mkvcast {
         Self::start_with(args, Stdio::piped())
@@ -56,12 +63,16 @@ impl Mkvcast {
     }
 
     fn launch(args: &[&str], stdin: Stdio, listen: &str) -> Mkvcast {
+        Self::spawn(Self::command(args, stdin, listen))
+    }
+
+    fn command(args: &[&str], stdin: Stdio, listen: &str) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mkvcast"));
         cmd.args(args)
             .args(["--listen", listen, "--admin-listen", "127.0.0.1:0"])
             .env("RUST_LOG", "debug")
             .stdin(stdin);
-        Self::spawn(cmd)
+        cmd
     }
 
     /// Spawns `cmd` (stderr captured into the log) and waits until it
