@@ -461,22 +461,25 @@ fn run<F: FnMut(SourceEvent)>(
     loop {
         let mut segments_this_pass = 0u64;
         loop {
+            // `None`: the input ended (or broke after it had played).
             let n = match reader.read(&mut buf) {
-                Ok(0) => break,
+                Ok(0) => None,
                 Ok(n) => {
                     stats.add_bytes(n);
-                    n
+                    Some(n)
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if segmenter.stats().segments > 0 || matches!(input, Input::Http { .. }) => {
                     log::warn!("input {}: read error, ending: {e}", input.name());
-                    break;
+                    None
                 }
                 Err(e) => return Err(SourceError::Read(e)),
             };
-            segmenter
-                .feed(buf.get(..n).unwrap_or(&[]), &mut events)
-                .map_err(|e| SourceError::NoStream(e.to_string()))?;
+            match n {
+                Some(n) => segmenter.feed(buf.get(..n).unwrap_or(&[]), &mut events),
+                None => segmenter.finish(&mut events),
+            }
+            .map_err(|e| SourceError::NoStream(e.to_string()))?;
             segments_this_pass += deliver(
                 &mut events,
                 &mut continuity,
@@ -485,18 +488,10 @@ fn run<F: FnMut(SourceEvent)>(
                 stats,
                 emit,
             );
+            if n.is_none() {
+                break;
+            }
         }
-        segmenter
-            .finish(&mut events)
-            .map_err(|e| SourceError::NoStream(e.to_string()))?;
-        segments_this_pass += deliver(
-            &mut events,
-            &mut continuity,
-            &mut pacer,
-            options,
-            stats,
-            emit,
-        );
         passes += 1;
         let seg_stats = segmenter.stats();
         log::info!(
