@@ -19,10 +19,6 @@ pub use crate::matroska::cluster::Segment;
 
 /// Largest Cluster kept in memory; a larger one is skipped.
 pub const MAX_CLUSTER_BYTES: usize = 64 << 20;
-/// A known-size Cluster up to this size gets a buffer of exactly its size
-/// when its header is read; larger ones grow as their bytes arrive, so a
-/// size field alone cannot make the segmenter allocate much.
-const CLUSTER_PRESIZE_MAX: usize = 4 << 20;
 /// Largest stream header (attachments included).
 pub const MAX_HEADER_BYTES: usize = 16 << 20;
 /// Largest EBML header element accepted (it holds a few short fields).
@@ -190,38 +186,10 @@ impl Segmenter {
 
     /// Feeds the next chunk of input; events completed by it are appended
     /// to `out`.
-    pub fn feed(&mut self, mut data: &[u8], out: &mut Vec<Event>) -> Result<(), SegmenterError> {
+    pub fn feed(&mut self, data: &[u8], out: &mut Vec<Event>) -> Result<(), SegmenterError> {
         self.stats.bytes_in += data.len() as u64;
-        // Never past the end of a known-size Cluster at once: its bytes
-        // then fill the buffer sized for it and are shared as they are, with
-        // no reallocation while it arrives and no slack kept alive with it.
-        while !data.is_empty() {
-            let (now, rest) = data.split_at(self.room().min(data.len()));
-            self.buf.extend_from_slice(now);
-            data = rest;
-            self.run(out)?;
-        }
-        Ok(())
-    }
-
-    /// How many more bytes to take before the next step.
-    fn room(&self) -> usize {
-        match self.state {
-            State::Cluster(ClusterScan { end: Some(end), .. }) => {
-                end.saturating_sub(self.buf.len()).max(1)
-            }
-            _ => usize::MAX,
-        }
-    }
-
-    /// Moves the buffered start of a Cluster of `total` bytes into a buffer
-    /// of exactly that size (see [`CLUSTER_PRESIZE_MAX`]).
-    fn presize(&mut self, total: usize) {
-        if total <= CLUSTER_PRESIZE_MAX && total > self.buf.capacity() {
-            let mut fresh = BytesMut::with_capacity(total);
-            fresh.extend_from_slice(&self.buf);
-            self.buf = fresh;
-        }
+        self.buf.extend_from_slice(data);
+        self.run(out)
     }
 
     /// Ends the input: a Cluster of unknown size still open is emitted with
@@ -397,9 +365,6 @@ impl Segmenter {
                     },
                     None => None,
                 };
-                if let Some(total) = end {
-                    self.presize(total);
-                }
                 self.state = State::Cluster(ClusterScan {
                     header_len: h.header_len,
                     end,
