@@ -229,19 +229,25 @@ fn stalled_client_does_not_slow_others_and_is_closed() {
     assert!(status.success());
 }
 
+/// Connects a viewer to a server reading stdin, waits until it is waiting
+/// for the stream, then writes `data` to stdin and closes it; returns what
+/// the viewer received.
+fn pipe_to_a_waiting_viewer(srv: &mut Mkvcast, data: &[u8]) -> common::server::Response {
+    let port = srv.port;
+    let reader = thread::spawn(move || get(port, LONG));
+    assert!(srv.wait_log("waits for the stream", Duration::from_secs(5)));
+    let mut stdin = srv.child.stdin.take().unwrap();
+    stdin.write_all(data).unwrap();
+    drop(stdin);
+    reader.join().unwrap()
+}
+
 #[test]
 fn stdin_input_and_a_client_waiting_for_the_stream() {
     let data = std::fs::read(fixture("opus_only.webm")).unwrap();
     let (expected, _) = expected_stream("opus_only.webm");
     let mut srv = Mkvcast::start_piped(&["-"]);
-    let port = srv.port;
-    // The client comes first and waits for the stream to start.
-    let reader = thread::spawn(move || get(port, LONG));
-    assert!(srv.wait_log("waits for the stream", Duration::from_secs(5)));
-    let mut stdin = srv.child.stdin.take().unwrap();
-    stdin.write_all(&data).unwrap();
-    drop(stdin);
-    let resp = reader.join().unwrap();
+    let resp = pipe_to_a_waiting_viewer(&mut srv, &data);
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("content-type").as_deref(), Some("audio/webm"));
     assert!(
@@ -540,13 +546,7 @@ fn damaged_and_truncated_inputs_are_served_as_far_as_they_go() {
         let (events, stats) = segment_all(&bytes, 1 << 20).unwrap();
         let expected = concat(&events);
         let mut srv = Mkvcast::start_piped(&["-", "--no-pace"]);
-        let port = srv.port;
-        let reader = thread::spawn(move || get(port, LONG));
-        assert!(srv.wait_log("waits for the stream", Duration::from_secs(5)));
-        let mut stdin = srv.child.stdin.take().unwrap();
-        stdin.write_all(&bytes).unwrap();
-        drop(stdin);
-        let resp = reader.join().unwrap();
+        let resp = pipe_to_a_waiting_viewer(&mut srv, &bytes);
         assert_eq!(resp.status, 200, "{what}");
         assert!(resp.body == expected, "{what}: what the segmenter recovers");
         let (got, _) = demux(&resp.body).unwrap_or_else(|e| panic!("{what}: unreadable: {e}"));
