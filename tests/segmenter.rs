@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{all_fixtures, demux, fixture, DemuxedFrame};
+use common::{all_fixtures, demux, fixture, DemuxedFrame, Rng};
 use mkvcast::ebml;
 use mkvcast::matroska::cluster::read_block_header;
 use mkvcast::matroska::ids;
@@ -472,20 +472,6 @@ fn truncated_input_ends_with_the_segments_it_completed() {
                 demux(&concat(&events)).unwrap_or_else(|e| panic!("{n}: cut at {cut}: {e}"));
             }
         }
-    }
-}
-
-/// Deterministic xorshift, so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
     }
 }
 

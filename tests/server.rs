@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::server::{get, open_get, raw_request, read_response, Mkvcast};
-use common::{demux, fixture};
+use common::{demux, fixture, Rng};
 use mkvcast::segmenter::{concat, segment_all, Event, Segment};
 
 fn fixture_path(name: &str) -> String {
@@ -486,15 +486,8 @@ fn run_on(input: &str) -> (std::process::ExitStatus, String) {
 fn unusable_inputs_exit_non_zero_with_a_one_line_reason() {
     let dir = std::env::temp_dir().join(format!("mkvcast-bad-inputs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-    let random: Vec<u8> = (0..100_000)
-        .map(|_| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng as u8
-        })
-        .collect();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let random: Vec<u8> = (0..100_000).map(|_| rng.next() as u8).collect();
     // An MP4's first boxes: ftyp, free, then an mdat header.
     let mut mp4 = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2\0\0\0\x08free".to_vec();
     mp4.extend_from_slice(b"\0\0\x10\x08mdat");
