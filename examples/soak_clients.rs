@@ -126,6 +126,17 @@ enum Pumped {
     Failed(String),
 }
 
+impl Pumped {
+    /// How the client finishes, if it does.
+    fn finish(self) -> Option<Finish> {
+        match self {
+            Pumped::Open => None,
+            Pumped::Eof => Some(Finish::Eof),
+            Pumped::Failed(e) => Some(Finish::Failed(e)),
+        }
+    }
+}
+
 impl Client {
     /// Reads up to `limit` bytes (or until the socket is empty).
     fn pump(&mut self, buf: &mut [u8], mut limit: u64, now: Instant) -> Pumped {
@@ -369,6 +380,15 @@ impl Run<'_> {
         self.summary.opened += 1;
     }
 
+    /// Finishes the clients in `done` that are still there.
+    fn finish_all(&mut self, done: &mut Vec<(usize, Finish)>) {
+        for (key, how) in done.drain(..) {
+            if self.clients.contains(key) {
+                self.finish(key, how);
+            }
+        }
+    }
+
     /// Removes a client, adding its figures to the summary.
     fn finish(&mut self, key: usize, how: Finish) {
         let mut c = self.clients.remove(key);
@@ -536,18 +556,12 @@ pub fn run(cfg: &Config) -> Result<Summary, String> {
                 }
             }
             if c.kind == Kind::Good && (ev.is_readable() || ev.is_read_closed()) {
-                match c.pump(&mut buf, u64::MAX, now) {
-                    Pumped::Open => {}
-                    Pumped::Eof => done.push((key, Finish::Eof)),
-                    Pumped::Failed(e) => done.push((key, Finish::Failed(e))),
+                if let Some(how) = c.pump(&mut buf, u64::MAX, now).finish() {
+                    done.push((key, how));
                 }
             }
         }
-        for (key, how) in done.drain(..) {
-            if r.clients.contains(key) {
-                r.finish(key, how);
-            }
-        }
+        r.finish_all(&mut done);
         if now < next_tick {
             continue;
         }
@@ -575,17 +589,11 @@ pub fn run(cfg: &Config) -> Result<Summary, String> {
             if c.kind == Kind::Slow {
                 c.budget = c.budget.saturating_sub(c.bytes - before);
             }
-            match state {
-                Pumped::Open => {}
-                Pumped::Eof => done.push((key, Finish::Eof)),
-                Pumped::Failed(e) => done.push((key, Finish::Failed(e))),
+            if let Some(how) = state.finish() {
+                done.push((key, how));
             }
         }
-        for (key, how) in done.drain(..) {
-            if r.clients.contains(key) {
-                r.finish(key, how);
-            }
-        }
+        r.finish_all(&mut done);
         // Good viewers that went silent (edge-triggered: poll them too).
         let silent: Vec<usize> = r
             .clients
