@@ -22,7 +22,7 @@
 
 use std::time::{Duration, Instant};
 
-use mkvcast::segmenter::{segment_all, Event, Segment, Segmenter};
+use mkvcast::segmenter::{segment_all, Event, LiveCluster, Segmenter};
 
 const MIB: usize = 1 << 20;
 
@@ -77,21 +77,21 @@ fn plain_input(min_bytes: usize) -> Input {
     let file = fixture("bench_1mbit.webm");
     let (events, _) = segment_all(&file, 64 << 10).expect("segmenting bench_1mbit.webm");
     let mut header = None;
-    let mut segments: Vec<Segment> = Vec::new();
+    let mut segments: Vec<LiveCluster> = Vec::new();
     for e in events {
         match e {
             Event::Header(h) => header = Some(h),
-            Event::Segment(s) => segments.push(s),
+            Event::Cluster(s) => segments.push(s),
         }
     }
     let header = header.expect("a stream header");
     let scale = header.timestamp_scale;
     let first = segments.first().expect("segments").timestamp;
     // One loop lasts from the first cluster to the end of the last frame.
-    let end_ns = segments.iter().map(Segment::end_ns).max().unwrap_or(0);
+    let end_ns = segments.iter().map(LiveCluster::end_ns).max().unwrap_or(0);
     let last_ts = segments.iter().map(|s| s.timestamp).max().unwrap_or(0);
     let loop_ticks = (end_ns.div_ceil(scale)).max(last_ts + 1) - first;
-    let per_loop: usize = segments.iter().map(Segment::len).sum();
+    let per_loop: usize = segments.iter().map(LiveCluster::len).sum();
     let loops = (min_bytes.saturating_sub(header.bytes.len()))
         .div_ceil(per_loop)
         .max(1);
@@ -135,7 +135,7 @@ fn crc_input(min_bytes: usize) -> Input {
             "crc32  (h264_flac.mkv repeated as is: CRC-32 clusters rewritten, new stream per copy)",
         bytes,
         headers: reps as u64 * stats.headers,
-        segments: reps as u64 * stats.segments,
+        segments: reps as u64 * stats.clusters,
         segment_bytes: None,
     }
 }
@@ -156,7 +156,7 @@ fn run_once(input: &[u8], chunk: usize) -> Run {
         for e in out.drain(..) {
             match e {
                 Event::Header(_) => headers += 1,
-                Event::Segment(s) => {
+                Event::Cluster(s) => {
                     segments += 1;
                     segment_bytes += s.len() as u64;
                 }
@@ -173,7 +173,7 @@ fn run_once(input: &[u8], chunk: usize) -> Run {
     let elapsed = start.elapsed();
     let stats = seg.stats();
     assert_eq!(stats.bytes_skipped, 0, "nothing may be skipped: {stats:?}");
-    assert_eq!(stats.segments, segments);
+    assert_eq!(stats.clusters, segments);
     Run {
         elapsed,
         segments,

@@ -36,7 +36,7 @@ use argh::FromArgs;
 use bytes::{Bytes, BytesMut};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use mkvcast::segmenter::{segment_all, Event, Segment};
+use mkvcast::segmenter::{segment_all, Event, LiveCluster};
 use slab::Slab;
 
 /// Minimal live sender: one shared buffer per Cluster, written to every
@@ -209,7 +209,7 @@ struct Media {
     header: Bytes,
     content_type: &'static str,
     scale: u64,
-    segments: Vec<Segment>,
+    segments: Vec<LiveCluster>,
     /// One pass in TimestampScale ticks: first Cluster to the end of the
     /// last frame.
     loop_ticks: u64,
@@ -226,7 +226,7 @@ fn load(path: &PathBuf) -> Result<Media, String> {
             // Only the first stream of the file is looped.
             Event::Header(h) if header.is_none() => header = Some(h),
             Event::Header(_) => break,
-            Event::Segment(s) => segments.push(s),
+            Event::Cluster(s) => segments.push(s),
         }
     }
     let header = header.ok_or("no stream header in the file")?;
@@ -235,7 +235,7 @@ fn load(path: &PathBuf) -> Result<Media, String> {
     }
     let scale = header.timestamp_scale.max(1);
     let first = segments.first().ok_or("no Clusters in the file")?.timestamp;
-    let end_ns = segments.iter().map(Segment::end_ns).max().unwrap_or(0);
+    let end_ns = segments.iter().map(LiveCluster::end_ns).max().unwrap_or(0);
     let last_ts = segments.iter().map(|s| s.timestamp).max().unwrap_or(0);
     let loop_ticks = end_ns.div_ceil(scale).max(last_ts + 1) - first;
     Ok(Media {

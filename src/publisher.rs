@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::matroska::header::StreamHeader;
-use crate::segmenter::Segment;
+use crate::segmenter::LiveCluster;
 
 /// Hard cap on the ring buffer's bytes, whatever `--buffer-ms` says.
 pub const MAX_BUFFER_BYTES: usize = 64 << 20;
@@ -33,7 +33,7 @@ pub enum HeaderChange {
 #[derive(Debug)]
 pub struct Publisher {
     header: Option<Arc<StreamHeader>>,
-    ring: VecDeque<Segment>,
+    ring: VecDeque<LiveCluster>,
     ring_bytes: usize,
     buffer_ns: u64,
     max_bytes: usize,
@@ -74,7 +74,7 @@ impl Publisher {
 
     /// Media time of the newest cluster's end.
     pub fn media_time_ns(&self) -> u64 {
-        self.ring.back().map_or(0, Segment::end_ns)
+        self.ring.back().map_or(0, LiveCluster::end_ns)
     }
 
     /// Installs a new stream header.
@@ -93,7 +93,7 @@ impl Publisher {
     }
 
     /// Adds a cluster to the ring and trims what joiners no longer need.
-    pub fn publish(&mut self, segment: Segment) {
+    pub fn publish(&mut self, segment: LiveCluster) {
         self.published += 1;
         self.ring_bytes += segment.len();
         self.ring.push_back(segment);
@@ -125,7 +125,7 @@ impl Publisher {
     /// What a joining client gets after the stream header: the buffered
     /// clusters from the oldest keyframe cluster on. Empty when the ring
     /// holds no keyframe yet (the client then waits for one).
-    pub fn burst(&self) -> impl Iterator<Item = &Segment> {
+    pub fn burst(&self) -> impl Iterator<Item = &LiveCluster> {
         let start = self
             .ring
             .iter()
@@ -194,7 +194,7 @@ impl ClientQueue {
 
     /// Queues a cluster, applying the keyframe and overflow rules. Returns
     /// `false` if it was not queued.
-    pub fn push_segment(&mut self, segment: &Segment) -> bool {
+    pub fn push_cluster(&mut self, segment: &LiveCluster) -> bool {
         if self.need_keyframe && !segment.keyframe {
             return false;
         }
@@ -213,7 +213,7 @@ impl ClientQueue {
         true
     }
 
-    fn over_limits_with(&self, segment: &Segment) -> bool {
+    fn over_limits_with(&self, segment: &LiveCluster) -> bool {
         let oldest = self.entries.iter().find_map(|e| e.media_ns);
         let span = oldest.map_or(0, |t| segment.end_ns().saturating_sub(t));
         span > self.limits.max_ns || self.bytes + segment.len() > self.limits.max_bytes
@@ -285,7 +285,7 @@ mod tests {
     use super::*;
     use crate::segmenter::{segment_all, Event};
 
-    fn fixture_segments(name: &str) -> (Arc<StreamHeader>, Vec<Segment>) {
+    fn fixture_segments(name: &str) -> (Arc<StreamHeader>, Vec<LiveCluster>) {
         let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         let data = std::fs::read(path).unwrap();
         let (events, _) = segment_all(&data, 1 << 20).unwrap();
@@ -294,7 +294,7 @@ mod tests {
         for e in events {
             match e {
                 Event::Header(h) => header = Some(h),
-                Event::Segment(s) => segs.push(s),
+                Event::Cluster(s) => segs.push(s),
             }
         }
         (header.unwrap(), segs)
@@ -307,7 +307,7 @@ mod tests {
         assert_eq!(p.set_header(h.clone()), HeaderChange::First);
         for s in segs.iter().take(8) {
             p.publish(s.clone());
-            let burst: Vec<&Segment> = p.burst().collect();
+            let burst: Vec<&LiveCluster> = p.burst().collect();
             assert!(
                 burst.first().is_some_and(|s| s.keyframe),
                 "burst starts on a keyframe"
@@ -315,7 +315,7 @@ mod tests {
         }
         // Keyframes every 5 s, 1 s clusters: the ring reaches back to the
         // newest keyframe even though that is older than 1 s.
-        let burst: Vec<&Segment> = p.burst().collect();
+        let burst: Vec<&LiveCluster> = p.burst().collect();
         assert!(burst.len() >= 3);
         assert_eq!(p.set_header(h), HeaderChange::Compatible);
     }
@@ -345,7 +345,7 @@ mod tests {
         q.push_bytes(Bytes::from_static(b"HTTP/1.1 200 OK\r\n\r\n"));
         let mut queued = Vec::new();
         for s in &segs {
-            if q.push_segment(s) {
+            if q.push_cluster(s) {
                 queued.push(s.timestamp);
             }
             // Write a little of the front, as a slow client would.

@@ -15,7 +15,7 @@ use crate::matroska::cluster::{self, TrackContext};
 use crate::matroska::header::{HeaderBuilder, HeaderError, StreamHeader};
 use crate::matroska::ids;
 
-pub use crate::matroska::cluster::Segment;
+pub use crate::matroska::cluster::LiveCluster;
 
 /// Largest Cluster kept in memory; a larger one is skipped.
 pub const MAX_CLUSTER_BYTES: usize = 64 << 20;
@@ -38,7 +38,7 @@ pub enum Event {
     /// header in the input (an encoder restarted, files concatenated).
     Header(Arc<StreamHeader>),
     /// One Cluster of the current stream.
-    Segment(Segment),
+    Cluster(LiveCluster),
 }
 
 /// Input the segmenter cannot continue from.
@@ -82,7 +82,7 @@ impl From<HeaderError> for SegmenterError {
 pub struct Stats {
     pub bytes_in: u64,
     pub headers: u64,
-    pub segments: u64,
+    pub clusters: u64,
     /// Clusters split at a keyframe (each split adds one segment).
     pub splits: u64,
     /// Bytes passed over while resynchronising or dropping damaged or
@@ -143,7 +143,7 @@ pub struct Segmenter {
     /// missing-keyframe warning was given since.
     last_keyframe_ns: Option<u64>,
     keyframe_warned: bool,
-    scratch: Vec<Segment>,
+    scratch: Vec<LiveCluster>,
 }
 
 impl Default for Segmenter {
@@ -571,7 +571,7 @@ impl Segmenter {
         self.state = State::Level1;
         self.flush_skip_log("before a cluster");
         let mut segments = std::mem::take(&mut self.scratch);
-        match cluster::segment_cluster(
+        match cluster::split_cluster(
             &raw,
             header_len,
             header_len..len,
@@ -583,8 +583,8 @@ impl Segmenter {
                 self.stats.splits += segments.len().saturating_sub(1) as u64;
                 for s in segments.drain(..) {
                     self.note_keyframe(&s);
-                    self.stats.segments += 1;
-                    out.push(Event::Segment(s));
+                    self.stats.clusters += 1;
+                    out.push(Event::Cluster(s));
                 }
             }
             Err(e) => {
@@ -595,7 +595,7 @@ impl Segmenter {
         self.scratch = segments;
     }
 
-    fn note_keyframe(&mut self, s: &Segment) {
+    fn note_keyframe(&mut self, s: &LiveCluster) {
         if self.ctx.video_track.is_none() || !s.has_video {
             return;
         }
@@ -772,7 +772,7 @@ pub fn concat(events: &[Event]) -> Bytes {
     for e in events {
         match e {
             Event::Header(h) => out.extend_from_slice(&h.bytes),
-            Event::Segment(s) => out.extend_from_slice(&s.bytes),
+            Event::Cluster(s) => out.extend_from_slice(&s.bytes),
         }
     }
     out.freeze()

@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::matroska::header::StreamHeader;
-use crate::segmenter::{Event, Segment, Segmenter};
+use crate::segmenter::{Event, LiveCluster, Segmenter};
 
 /// Read size: large enough for few syscalls, small next to a cluster.
 const READ_CHUNK: usize = 64 << 10;
@@ -297,7 +297,12 @@ impl InputStats {
     }
 }
 
-/// What the input thread hands to the server.
+/// What the input thread hands to the server, in order.
+///
+/// Clusters arrive as `ClusterStart`, any number of `Block`s, then
+/// `ClusterEnd` with the completed cluster. Today every cluster is delivered
+/// whole (no `Block` events between start and end); forwarding blocks as
+/// they arrive changes what is sent between the two, not this interface.
 #[derive(Debug, Clone)]
 pub enum SourceEvent {
     /// The first header, or a header with different tracks.
@@ -305,7 +310,17 @@ pub enum SourceEvent {
     /// The same tracks started again (loop, encoder restart): clients go on
     /// at the next keyframe cluster; timestamps stay continuous.
     Restart,
-    Segment(Segment),
+    /// A cluster begins: its Timestamp (after continuity shifts) is known.
+    ClusterStart {
+        /// Cluster Timestamp in TimestampScale ticks.
+        timestamp: u64,
+        /// The same in nanoseconds.
+        timestamp_ns: u64,
+    },
+    /// One block (a SimpleBlock or BlockGroup element) of the open cluster.
+    Block(bytes::Bytes),
+    /// The open cluster is complete: the self-contained cluster joiners get.
+    ClusterEnd(LiveCluster),
     /// The input ended (after the last cluster's time has passed when
     /// paced); an error when it failed.
     End(Result<(), String>),
@@ -353,7 +368,7 @@ impl Continuity {
         Some(SourceEvent::Header(header))
     }
 
-    fn segment(&mut self, seg: Segment) -> (Segment, bool) {
+    fn segment(&mut self, seg: LiveCluster) -> (LiveCluster, bool) {
         let scale = self
             .header
             .as_ref()
@@ -469,7 +484,7 @@ fn run<F: FnMut(SourceEvent)>(
                     Some(n)
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if segmenter.stats().segments > 0 || matches!(input, Input::Http { .. }) => {
+                Err(e) if segmenter.stats().clusters > 0 || matches!(input, Input::Http { .. }) => {
                     log::warn!("input {}: read error, ending: {e}", input.name());
                     None
                 }
@@ -498,7 +513,7 @@ fn run<F: FnMut(SourceEvent)>(
             "input {} ended (pass {passes}): {} bytes, {} clusters, {} bytes skipped",
             input.name(),
             seg_stats.bytes_in,
-            seg_stats.segments,
+            seg_stats.clusters,
             seg_stats.bytes_skipped
         );
         if segments_this_pass > 0 {
@@ -619,7 +634,7 @@ fn deliver<F: FnMut(SourceEvent)>(
                     emit(ev);
                 }
             }
-            Event::Segment(s) => {
+            Event::Cluster(s) => {
                 let (s, restarted) = continuity.segment(s);
                 if options.pace {
                     stats.set_state(InputState::Paced);
@@ -629,7 +644,11 @@ fn deliver<F: FnMut(SourceEvent)>(
                 if restarted {
                     emit(SourceEvent::Restart);
                 }
-                emit(SourceEvent::Segment(s));
+                emit(SourceEvent::ClusterStart {
+                    timestamp: s.timestamp,
+                    timestamp_ns: s.timestamp_ns,
+                });
+                emit(SourceEvent::ClusterEnd(s));
                 n += 1;
             }
         }

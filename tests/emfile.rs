@@ -93,7 +93,7 @@ fn check_continuous(body: &[u8]) -> Duration {
     let segs: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
-            Event::Segment(s) => Some(s),
+            Event::Cluster(s) => Some(s),
             _ => None,
         })
         .collect();

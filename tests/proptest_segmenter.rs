@@ -12,7 +12,7 @@ use common::{demux, DemuxedFrame};
 use mkvcast::ebml;
 use mkvcast::matroska::cluster::read_block_header;
 use mkvcast::matroska::ids;
-use mkvcast::segmenter::{concat, segment_all, Event, Segment};
+use mkvcast::segmenter::{concat, segment_all, Event, LiveCluster};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------
@@ -429,7 +429,7 @@ fn chunk_size() -> impl Strategy<Value = usize> {
 /// matroska-demuxer 0.8.1 overflows on it: `i16::abs` in its
 /// `parse_timestamp`). Also checks the segment's own framing: known exact
 /// size, Timestamp first and equal to the segment's.
-fn segment_blocks(seg: &Segment) -> Result<(Vec<ModelBlock>, bool), TestCaseError> {
+fn segment_blocks(seg: &LiveCluster) -> Result<(Vec<ModelBlock>, bool), TestCaseError> {
     let h = ebml::read_element_header(&seg.bytes)
         .ok()
         .flatten()
@@ -496,7 +496,7 @@ fn check(spec: &StreamSpec, chunk: usize) -> Result<(), TestCaseError> {
     let mut segs = Vec::new();
     for e in &events[1..] {
         match e {
-            Event::Segment(s) => segs.push(s),
+            Event::Cluster(s) => segs.push(s),
             Event::Header(_) => prop_assert!(false, "a second header"),
         }
     }

@@ -20,7 +20,7 @@ use common::real::{require_tools, run_tool, TempFile};
 use mkvcast::ebml;
 use mkvcast::matroska::cluster::read_block_header;
 use mkvcast::matroska::ids;
-use mkvcast::segmenter::{concat, segment_all, Event, Segment};
+use mkvcast::segmenter::{concat, segment_all, Event, LiveCluster};
 
 /// Chunk size the fixtures are fed to the segmenter in.
 const CHUNK: usize = 64 << 10;
@@ -36,9 +36,9 @@ struct Case {
 }
 
 impl Case {
-    fn segments(&self) -> impl Iterator<Item = &Segment> {
+    fn segments(&self) -> impl Iterator<Item = &LiveCluster> {
         self.events.iter().filter_map(|e| match e {
-            Event::Segment(s) => Some(s),
+            Event::Cluster(s) => Some(s),
             Event::Header(_) => None,
         })
     }
@@ -50,7 +50,7 @@ impl Case {
             .iter()
             .find_map(|e| match e {
                 Event::Header(h) => Some(h),
-                Event::Segment(_) => None,
+                Event::Cluster(_) => None,
             })
             .unwrap_or_else(|| panic!("{}: no stream header", self.name));
         (h.video_track(), h.timestamp_scale)
@@ -66,7 +66,7 @@ fn cases() -> Vec<Case> {
             let (events, stats) =
                 segment_all(&bytes, CHUNK).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(stats.headers, 1, "{name}: one stream header");
-            assert!(stats.segments > 0, "{name}: no segments");
+            assert!(stats.clusters > 0, "{name}: no segments");
             assert_eq!(stats.bytes_skipped, 0, "{name}: bytes skipped: {stats:?}");
             let live = concat(&events);
             let (stem, ext) = name.rsplit_once('.').unwrap_or((&name, "mkv"));
@@ -259,7 +259,11 @@ fn ffprobe_video_packets(file: &Path) -> Result<Vec<Packet>, String> {
 
 /// Absolute time (µs) and keyframe flag of the first block of `track` in
 /// a segment.
-fn first_video_block(seg: &Segment, track: u64, scale: u64) -> Result<Option<(i64, bool)>, String> {
+fn first_video_block(
+    seg: &LiveCluster,
+    track: u64,
+    scale: u64,
+) -> Result<Option<(i64, bool)>, String> {
     let h = ebml::read_element_header(&seg.bytes)
         .map_err(|e| format!("segment header: {e}"))?
         .ok_or("segment too short")?;

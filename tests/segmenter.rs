@@ -9,13 +9,13 @@ use common::{all_fixtures, demux, fixture, DemuxedFrame, Rng};
 use mkvcast::ebml;
 use mkvcast::matroska::cluster::read_block_header;
 use mkvcast::matroska::ids;
-use mkvcast::segmenter::{concat, segment_all, Event, Segment, Segmenter, MAX_CLUSTER_BYTES};
+use mkvcast::segmenter::{concat, segment_all, Event, LiveCluster, Segmenter, MAX_CLUSTER_BYTES};
 
-fn segments(events: &[Event]) -> Vec<&Segment> {
+fn segments(events: &[Event]) -> Vec<&LiveCluster> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Segment(s) => Some(s),
+            Event::Cluster(s) => Some(s),
             Event::Header(_) => None,
         })
         .collect()
@@ -28,7 +28,7 @@ fn name(p: &Path) -> String {
 /// The first block of `track` in a segment: (is keyframe, relative ts).
 /// SimpleBlock: flag 0x80; BlockGroup: keyframe when it has no
 /// ReferenceBlock.
-fn first_block_of(seg: &Segment, track: u64) -> Option<(bool, u64)> {
+fn first_block_of(seg: &LiveCluster, track: u64) -> Option<(bool, u64)> {
     let h = ebml::read_element_header(&seg.bytes).unwrap().unwrap();
     assert_eq!(h.id, ids::CLUSTER);
     assert_eq!(
@@ -67,13 +67,13 @@ fn first_block_of(seg: &Segment, track: u64) -> Option<(bool, u64)> {
     None
 }
 
-fn abs(seg: &Segment, relative: i16) -> u64 {
+fn abs(seg: &LiveCluster, relative: i16) -> u64 {
     (seg.timestamp as i64 + i64::from(relative)) as u64
 }
 
 /// Checks the structure of one segment: Timestamp first, no stale
 /// Position/PrevSize/CRC-32, timestamp fields consistent.
-fn check_segment_structure(seg: &Segment, scale: u64) {
+fn check_segment_structure(seg: &LiveCluster, scale: u64) {
     let h = ebml::read_element_header(&seg.bytes).unwrap().unwrap();
     let mut first = true;
     for c in ebml::children(&seg.bytes[h.header_len..]) {
@@ -571,7 +571,7 @@ fn oversized_clusters_are_skipped_without_buffering() {
     let n_good = segments(&events).len();
     let got = out
         .iter()
-        .filter(|e| matches!(e, Event::Segment(_)))
+        .filter(|e| matches!(e, Event::Cluster(_)))
         .count();
     assert!(
         got >= n_good - 1,

@@ -10,20 +10,20 @@ use std::time::{Duration, Instant};
 
 use common::server::{get, open_get, raw_request, read_response, Mkvcast};
 use common::{demux, fixture, Rng};
-use mkvcast::segmenter::{concat, segment_all, Event, Segment};
+use mkvcast::segmenter::{concat, segment_all, Event, LiveCluster};
 
 fn fixture_path(name: &str) -> String {
     fixture(name).to_string_lossy().into_owned()
 }
 
 /// The live stream the segmenter makes of a fixture.
-fn expected_stream(name: &str) -> (Vec<u8>, Vec<Segment>) {
+fn expected_stream(name: &str) -> (Vec<u8>, Vec<LiveCluster>) {
     let data = std::fs::read(fixture(name)).unwrap();
     let (events, _) = segment_all(&data, 1 << 20).unwrap();
     let segs = events
         .iter()
         .filter_map(|e| match e {
-            Event::Segment(s) => Some(s.clone()),
+            Event::Cluster(s) => Some(s.clone()),
             _ => None,
         })
         .collect();
@@ -31,7 +31,7 @@ fn expected_stream(name: &str) -> (Vec<u8>, Vec<Segment>) {
 }
 
 /// Header and clusters of a received body, read back with the segmenter.
-fn received_segments(body: &[u8]) -> Vec<Segment> {
+fn received_segments(body: &[u8]) -> Vec<LiveCluster> {
     let (events, stats) = segment_all(body, 1 << 16).unwrap();
     assert_eq!(stats.bytes_skipped, 0, "received stream is clean Matroska");
     assert!(
@@ -41,7 +41,7 @@ fn received_segments(body: &[u8]) -> Vec<Segment> {
     events
         .into_iter()
         .filter_map(|e| match e {
-            Event::Segment(s) => Some(s),
+            Event::Cluster(s) => Some(s),
             _ => None,
         })
         .collect()

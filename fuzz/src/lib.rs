@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 use mkvcast::ebml::{self, ChildError};
-use mkvcast::matroska::cluster::{self, Segment, TrackContext};
+use mkvcast::matroska::cluster::{self, LiveCluster, TrackContext};
 use mkvcast::matroska::{header, ids};
 use mkvcast::segmenter::{Event, Segmenter, SegmenterError, MAX_CLUSTER_BYTES};
 
@@ -77,7 +77,7 @@ pub fn check_ebml(data: &[u8]) {
         };
         for reusable in [true, false] {
             let mut out = Vec::new();
-            if cluster::segment_cluster(
+            if cluster::split_cluster(
                 &raw,
                 header_len,
                 header_len..raw.len(),
@@ -198,7 +198,7 @@ fn walk_children(data: &[u8], depth: usize, visits: &mut usize) {
 /// A served Cluster: a known size that is exactly its length, children that
 /// all parse, and exactly one Timestamp, first, holding the segment's
 /// timestamp.
-pub fn check_segment(s: &Segment) {
+pub fn check_segment(s: &LiveCluster) {
     let h = ebml::read_element_header(&s.bytes)
         .expect("segment header parses")
         .expect("segment header complete");
@@ -234,7 +234,7 @@ pub enum Out {
         doc_type: String,
         timestamp_scale: u64,
     },
-    Segment(Segment),
+    Cluster(LiveCluster),
 }
 
 /// What a run of the segmenter produced: every event, and the error that
@@ -295,9 +295,9 @@ fn collect(out: &mut Vec<Event>, events: &mut Vec<Out>) {
                     timestamp_scale: h.timestamp_scale,
                 }
             }
-            Event::Segment(s) => {
+            Event::Cluster(s) => {
                 check_segment(&s);
-                Out::Segment(s)
+                Out::Cluster(s)
             }
         });
     }

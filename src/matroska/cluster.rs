@@ -16,7 +16,7 @@ use crate::ebml;
 /// One Cluster as served: a self-contained element with a known size whose
 /// first child is its Timestamp.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Segment {
+pub struct LiveCluster {
     /// The whole Cluster element, stored once and shared by every client.
     pub bytes: Bytes,
     /// Cluster Timestamp in TimestampScale ticks.
@@ -37,7 +37,7 @@ pub struct Segment {
     header_len: usize,
 }
 
-impl std::fmt::Debug for Segment {
+impl std::fmt::Debug for LiveCluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Segment")
             .field("len", &self.bytes.len())
@@ -49,7 +49,7 @@ impl std::fmt::Debug for Segment {
     }
 }
 
-impl Segment {
+impl LiveCluster {
     /// Byte length of the Cluster.
     pub fn len(&self) -> usize {
         self.bytes.len()
@@ -67,7 +67,7 @@ impl Segment {
     /// The same Cluster with another Timestamp (in ticks), for continuous
     /// timestamps across loops and encoder restarts. Block timestamps are
     /// relative to it, so nothing else changes.
-    pub fn with_timestamp(&self, timestamp: u64, timestamp_scale: u64) -> Segment {
+    pub fn with_timestamp(&self, timestamp: u64, timestamp_scale: u64) -> LiveCluster {
         let mut ts = Vec::with_capacity(10);
         ebml::write_uint_element(&mut ts, ids::TIMESTAMP, timestamp);
         let before = self
@@ -85,7 +85,7 @@ impl Segment {
         out.extend_from_slice(&ts);
         let ts_end = out.len();
         out.extend_from_slice(after);
-        Segment {
+        LiveCluster {
             bytes: Bytes::from(out),
             timestamp,
             timestamp_ns: timestamp.saturating_mul(timestamp_scale),
@@ -225,13 +225,13 @@ fn scan_block_group(
 /// size, and `body` the range of `raw` holding its complete, valid children.
 /// `reusable` says the stored size field is right for `body` (a known-size
 /// cluster read whole), so an unchanged cluster is served without a copy.
-pub fn segment_cluster(
+pub fn split_cluster(
     raw: &Bytes,
     header_len: usize,
     body: Range<usize>,
     reusable: bool,
     ctx: &TrackContext,
-    out: &mut Vec<Segment>,
+    out: &mut Vec<LiveCluster>,
 ) -> Result<(), ClusterError> {
     let data = raw.get(body.clone()).unwrap_or(&[]);
     let scale = ctx.timestamp_scale.max(1);
@@ -333,7 +333,7 @@ fn build_piece(
     timestamp: u64,
     rebase: i64,
     ctx: &TrackContext,
-) -> Segment {
+) -> LiveCluster {
     let mut ts = Vec::with_capacity(10);
     ebml::write_uint_element(&mut ts, ids::TIMESTAMP, timestamp);
     let children_len: usize = kept.iter().map(|k| k.span().len()).sum();
@@ -382,7 +382,7 @@ fn finish_segment(
     kept: &[Kept],
     rebase: i64,
     ctx: &TrackContext,
-) -> Segment {
+) -> LiveCluster {
     let scale = ctx.timestamp_scale.max(1);
     let mut keyframe = ctx.video_track.is_none();
     let mut has_video = false;
@@ -396,7 +396,7 @@ fn finish_segment(
         let start = i128::from(b.relative - rebase) * i128::from(scale);
         end_ns = end_ns.max(start + i128::from(b.duration_ns.unwrap_or(0)));
     }
-    Segment {
+    LiveCluster {
         bytes,
         timestamp,
         timestamp_ns: timestamp.saturating_mul(scale),
@@ -436,7 +436,7 @@ mod tests {
     }
 
     /// Wraps `body` in a known-size Cluster and segments it as read whole.
-    fn segment(body: &[u8]) -> (Bytes, Vec<Segment>) {
+    fn segment(body: &[u8]) -> (Bytes, Vec<LiveCluster>) {
         let mut raw = Vec::new();
         ebml::write_id(&mut raw, ids::CLUSTER);
         ebml::write_size(&mut raw, body.len() as u64);
@@ -445,11 +445,11 @@ mod tests {
         let raw = Bytes::from(raw);
         let mut out = Vec::new();
         let whole = header_len..raw.len();
-        segment_cluster(&raw, header_len, whole, true, &ctx(), &mut out).unwrap();
+        split_cluster(&raw, header_len, whole, true, &ctx(), &mut out).unwrap();
         (raw, out)
     }
 
-    fn child_ids(seg: &Segment) -> Vec<u32> {
+    fn child_ids(seg: &LiveCluster) -> Vec<u32> {
         let h = ebml::read_element_header(&seg.bytes).unwrap().unwrap();
         ebml::children(&seg.bytes[h.header_len..])
             .map(|c| c.unwrap().header.id)

@@ -12,7 +12,7 @@ use crate::ebml::{self, ChildError};
 
 /// What a track is, as far as serving it goes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TrackInfo {
+pub struct TrackEntry {
     pub number: u64,
     /// TrackType: 1 video, 2 audio, 17 subtitle, …
     pub track_type: u64,
@@ -25,7 +25,7 @@ pub struct TrackInfo {
     pub default_duration_ns: Option<u64>,
 }
 
-impl TrackInfo {
+impl TrackEntry {
     /// A short human description, e.g. `VP8 640x360` or `Vorbis 2ch`.
     pub fn describe(&self) -> String {
         let codec = match self.codec_id.as_str() {
@@ -60,7 +60,7 @@ pub struct StreamHeader {
     pub doc_type: String,
     /// Nanoseconds per timestamp tick (Info TimestampScale).
     pub timestamp_scale: u64,
-    pub tracks: Vec<TrackInfo>,
+    pub tracks: Vec<TrackEntry>,
     /// The Tracks element as read, to tell a restarted encoder sending the
     /// same tracks from a different stream.
     pub tracks_element: Bytes,
@@ -94,7 +94,7 @@ impl StreamHeader {
 
     /// e.g. `VP8 640x360 + Vorbis 2ch`.
     pub fn describe_tracks(&self) -> String {
-        let parts: Vec<String> = self.tracks.iter().map(TrackInfo::describe).collect();
+        let parts: Vec<String> = self.tracks.iter().map(TrackEntry::describe).collect();
         parts.join(" + ")
     }
 }
@@ -175,7 +175,7 @@ pub fn rewrite_info(info_data: &[u8]) -> Result<(Vec<u8>, u64), HeaderError> {
 }
 
 /// Reads the track list from the Tracks element's data.
-pub fn parse_tracks(tracks_data: &[u8]) -> Result<Vec<TrackInfo>, HeaderError> {
+pub fn parse_tracks(tracks_data: &[u8]) -> Result<Vec<TrackEntry>, HeaderError> {
     let err = |e| HeaderError::Element("Tracks", e);
     let uint = |what, data| ebml::read_uint(data).map_err(|e| HeaderError::BadValue(what, e));
     let mut tracks = Vec::new();
@@ -184,7 +184,7 @@ pub fn parse_tracks(tracks_data: &[u8]) -> Result<Vec<TrackInfo>, HeaderError> {
         if entry.header.id != ids::TRACK_ENTRY {
             continue;
         }
-        let mut t = TrackInfo {
+        let mut t = TrackEntry {
             number: 0,
             track_type: 0,
             codec_id: String::new(),
@@ -246,7 +246,7 @@ pub struct HeaderBuilder {
     ebml_element: Vec<u8>,
     doc_type: String,
     info: Option<(Vec<u8>, u64)>,
-    tracks: Option<(Bytes, Vec<TrackInfo>)>,
+    tracks: Option<(Bytes, Vec<TrackEntry>)>,
     /// Chapters, Attachments, Tags: copied unchanged.
     others: Vec<Bytes>,
     size: usize,
@@ -358,7 +358,7 @@ mod tests {
 
     #[test]
     fn describe() {
-        let t = TrackInfo {
+        let t = TrackEntry {
             number: 1,
             track_type: 1,
             codec_id: "V_VP8".into(),
@@ -369,7 +369,7 @@ mod tests {
             default_duration_ns: None,
         };
         assert_eq!(t.describe(), "VP8 640x360");
-        let a = TrackInfo {
+        let a = TrackEntry {
             track_type: 2,
             codec_id: "A_VORBIS".into(),
             width: None,
@@ -378,7 +378,7 @@ mod tests {
             ..t.clone()
         };
         assert_eq!(a.describe(), "Vorbis 2ch");
-        let h = TrackInfo {
+        let h = TrackEntry {
             codec_id: "V_MPEG4/ISO/AVC".into(),
             ..t
         };

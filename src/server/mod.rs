@@ -392,7 +392,9 @@ impl Server {
                     }
                 }
             }
-            SourceEvent::Segment(s) => {
+            // Blocks are served with their completed cluster for now.
+            SourceEvent::ClusterStart { .. } | SourceEvent::Block(_) => {}
+            SourceEvent::ClusterEnd(s) => {
                 // Queue it everywhere now (cheap: a refcount each), but write
                 // in batches between polls, so that joiners and requests are
                 // not kept waiting behind thousands of writes.
@@ -401,7 +403,7 @@ impl Server {
                         continue;
                     }
                     let Some(q) = c.queue_mut() else { continue };
-                    if q.push_segment(&s) && c.writable {
+                    if q.push_cluster(&s) && c.writable {
                         self.to_flush.push_back(key);
                     }
                 }
@@ -729,7 +731,7 @@ impl Server {
         if !head_only {
             q.push_bytes(header.bytes.clone());
             for s in self.publisher.burst() {
-                q.push_segment(s);
+                q.push_cluster(s);
             }
         }
         let Some(c) = self.conns.get_mut(key) else {

@@ -81,7 +81,7 @@ impl StreamCheck {
                         ));
                     }
                 }
-                Event::Segment(s) => {
+                Event::Cluster(s) => {
                     if self.headers == 0 {
                         self.fail("a cluster before the stream header".into());
                     }
