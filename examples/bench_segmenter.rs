@@ -86,10 +86,10 @@ fn plain_input(min_bytes: usize) -> Input {
     }
     let header = header.expect("a stream header");
     let scale = header.timestamp_scale;
-    let first = segments.first().expect("segments").timestamp;
+    let first = segments.first().expect("segments").timestamp.0;
     // One loop lasts from the first cluster to the end of the last frame.
-    let end_ns = segments.iter().map(LiveCluster::end_ns).max().unwrap_or(0);
-    let last_ts = segments.iter().map(|s| s.timestamp).max().unwrap_or(0);
+    let end_ns = segments.iter().map(|s| s.end().0).max().unwrap_or(0);
+    let last_ts = segments.iter().map(|s| s.timestamp.0).max().unwrap_or(0);
     let loop_ticks = (end_ns.div_ceil(scale)).max(last_ts + 1) - first;
     let per_loop: usize = segments.iter().map(LiveCluster::len).sum();
     let loops = (min_bytes.saturating_sub(header.bytes.len()))
@@ -103,10 +103,10 @@ fn plain_input(min_bytes: usize) -> Input {
     let mut prev_ts = None;
     for n in 0..loops as u64 {
         for s in &segments {
-            let ts = s.timestamp + n * loop_ticks;
+            let ts = s.timestamp.0 + n * loop_ticks;
             assert!(prev_ts.is_none_or(|p| ts > p), "timestamps must increase");
             prev_ts = Some(ts);
-            let s = s.with_timestamp(ts, scale);
+            let s = s.with_timestamp(mkvcast::time::Ticks(ts), scale);
             segment_bytes += s.len() as u64;
             bytes.extend_from_slice(&s.bytes);
         }

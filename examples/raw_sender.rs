@@ -234,9 +234,13 @@ fn load(path: &PathBuf) -> Result<Media, String> {
         return Err("no Cluster starts on a video keyframe".into());
     }
     let scale = header.timestamp_scale.max(1);
-    let first = segments.first().ok_or("no Clusters in the file")?.timestamp;
-    let end_ns = segments.iter().map(LiveCluster::end_ns).max().unwrap_or(0);
-    let last_ts = segments.iter().map(|s| s.timestamp).max().unwrap_or(0);
+    let first = segments
+        .first()
+        .ok_or("no Clusters in the file")?
+        .timestamp
+        .0;
+    let end_ns = segments.iter().map(|s| s.end().0).max().unwrap_or(0);
+    let last_ts = segments.iter().map(|s| s.timestamp.0).max().unwrap_or(0);
     let loop_ticks = end_ns.div_ceil(scale).max(last_ts + 1) - first;
     Ok(Media {
         header: header.bytes.clone(),
@@ -297,14 +301,14 @@ fn run(args: &Args) -> Result<(), String> {
     let mut fanout: Option<usize> = None;
 
     // Pacing: Cluster `i` of pass `k` is due at anchor + its media time.
-    let first_ts = media.segments[0].timestamp;
+    let first_ts = media.segments[0].timestamp.0;
     let mut anchor = Instant::now();
     let mut base_ns = first_ts.saturating_mul(media.scale);
     let mut index = 0usize;
     let mut pass = 0u64;
     let due_of = |index: usize, pass: u64, anchor: Instant, base_ns: u64| {
         let s = &media.segments[index];
-        let ts = s.timestamp + pass * media.loop_ticks;
+        let ts = s.timestamp.0 + pass * media.loop_ticks;
         let ns = ts.saturating_mul(media.scale).saturating_sub(base_ns);
         (anchor + Duration::from_nanos(ns), ts)
     };
@@ -325,10 +329,11 @@ fn run(args: &Args) -> Result<(), String> {
                 base_ns = ts.saturating_mul(media.scale);
             }
             let seg = &media.segments[index];
-            let bytes = if ts == seg.timestamp {
+            let bytes = if ts == seg.timestamp.0 {
                 seg.bytes.clone()
             } else {
-                seg.with_timestamp(ts, media.scale).bytes
+                seg.with_timestamp(mkvcast::time::Ticks(ts), media.scale)
+                    .bytes
             };
             let seq = shared.next_seq;
             shared.ring.push_back((seq, bytes, seg.keyframe));

@@ -13,3 +13,4 @@ pub mod publisher;
 pub mod segmenter;
 pub mod server;
 pub mod source;
+pub mod time;

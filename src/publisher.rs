@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use crate::matroska::header::StreamHeader;
 use crate::segmenter::LiveCluster;
+use crate::time::Nanos;
 
 /// Hard cap on the ring buffer's bytes, whatever `--buffer-ms` says.
 pub const MAX_BUFFER_BYTES: usize = 64 << 20;
@@ -35,7 +36,7 @@ pub struct Publisher {
     header: Option<Arc<StreamHeader>>,
     ring: VecDeque<LiveCluster>,
     ring_bytes: usize,
-    buffer_ns: u64,
+    buffer: Nanos,
     max_bytes: usize,
     published: u64,
 }
@@ -48,7 +49,7 @@ impl Publisher {
             header: None,
             ring: VecDeque::new(),
             ring_bytes: 0,
-            buffer_ns: buffer_ms.saturating_mul(1_000_000),
+            buffer: Nanos::from_millis(buffer_ms),
             max_bytes: max_bytes.min(MAX_BUFFER_BYTES),
             published: 0,
         }
@@ -64,17 +65,17 @@ impl Publisher {
     }
 
     /// Media time and bytes held in the ring.
-    pub fn buffered(&self) -> (u64, usize) {
+    pub fn buffered(&self) -> (Nanos, usize) {
         let span = match (self.ring.front(), self.ring.back()) {
-            (Some(a), Some(b)) => b.end_ns().saturating_sub(a.timestamp_ns),
-            _ => 0,
+            (Some(a), Some(b)) => b.end().saturating_sub(a.start),
+            _ => Nanos::ZERO,
         };
         (span, self.ring_bytes)
     }
 
     /// Media time of the newest cluster's end.
-    pub fn media_time_ns(&self) -> u64 {
-        self.ring.back().map_or(0, LiveCluster::end_ns)
+    pub fn media_time(&self) -> Nanos {
+        self.ring.back().map_or(Nanos::ZERO, LiveCluster::end)
     }
 
     /// Installs a new stream header.
@@ -103,14 +104,14 @@ impl Publisher {
     /// Drops clusters older than the buffer time, but never the newest
     /// keyframe cluster or anything after it, unless over the byte cap.
     fn trim(&mut self) {
-        let newest_end = self.media_time_ns();
+        let newest_end = self.media_time();
         let newest_key = self.ring.iter().rposition(|s| s.keyframe);
         let mut dropped = 0;
         while self.ring.len() > 1 {
             let Some(front) = self.ring.front() else {
                 break;
             };
-            let too_old = newest_end.saturating_sub(front.timestamp_ns) > self.buffer_ns
+            let too_old = newest_end.saturating_sub(front.start) > self.buffer
                 && newest_key.is_none_or(|k| dropped < k);
             let too_big = self.ring_bytes > self.max_bytes;
             if !(too_old || too_big) {
@@ -139,7 +140,7 @@ impl Publisher {
 #[derive(Debug, Clone, Copy)]
 pub struct QueueLimits {
     /// Media time queued (from the oldest queued cluster to the newest).
-    pub max_ns: u64,
+    pub max_media: Nanos,
     pub max_bytes: usize,
 }
 
@@ -165,7 +166,7 @@ pub struct ClientQueue {
 struct Entry {
     bytes: Bytes,
     /// Media start time of a cluster; `None` for headers.
-    media_ns: Option<u64>,
+    media_start: Option<Nanos>,
 }
 
 impl ClientQueue {
@@ -188,7 +189,7 @@ impl ClientQueue {
         self.bytes += bytes.len();
         self.entries.push_back(Entry {
             bytes,
-            media_ns: None,
+            media_start: None,
         });
     }
 
@@ -208,15 +209,15 @@ impl ClientQueue {
         self.bytes += segment.len();
         self.entries.push_back(Entry {
             bytes: segment.bytes.clone(),
-            media_ns: Some(segment.timestamp_ns),
+            media_start: Some(segment.start),
         });
         true
     }
 
     fn over_limits_with(&self, segment: &LiveCluster) -> bool {
-        let oldest = self.entries.iter().find_map(|e| e.media_ns);
-        let span = oldest.map_or(0, |t| segment.end_ns().saturating_sub(t));
-        span > self.limits.max_ns || self.bytes + segment.len() > self.limits.max_bytes
+        let oldest = self.entries.iter().find_map(|e| e.media_start);
+        let span = oldest.map_or(Nanos::ZERO, |t| segment.end().saturating_sub(t));
+        span > self.limits.max_media || self.bytes + segment.len() > self.limits.max_bytes
     }
 
     /// Drops every queued cluster except the one being written, and skips
@@ -284,6 +285,7 @@ impl ClientQueue {
 mod tests {
     use super::*;
     use crate::segmenter::{segment_all, Event};
+    use crate::time::Ticks;
 
     fn fixture_segments(name: &str) -> (Arc<StreamHeader>, Vec<LiveCluster>) {
         let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -329,7 +331,7 @@ mod tests {
             p.publish(s.clone());
         }
         let (span, bytes) = p.buffered();
-        assert!(span <= 4_100_000_000, "{span}");
+        assert!(span <= Nanos(4_100_000_000), "{span}");
         assert!(bytes > 0);
         assert!(p.burst().count() >= 2);
     }
@@ -338,7 +340,7 @@ mod tests {
     fn queue_overflow_resumes_at_next_keyframe() {
         let (_, segs) = fixture_segments("long_gop.webm");
         let limits = QueueLimits {
-            max_ns: 2_500_000_000,
+            max_media: Nanos(2_500_000_000),
             max_bytes: 1 << 30,
         };
         let mut q = ClientQueue::new(limits);
@@ -357,7 +359,7 @@ mod tests {
         assert!(segs[0].keyframe);
         // Nothing non-keyframe is queued right after a skip: every cluster
         // that follows a gap is a keyframe cluster.
-        let key_ts: Vec<u64> = segs
+        let key_ts: Vec<Ticks> = segs
             .iter()
             .filter(|s| s.keyframe)
             .map(|s| s.timestamp)
@@ -378,7 +380,7 @@ mod tests {
     #[test]
     fn queue_slices_and_consume() {
         let mut q = ClientQueue::new(QueueLimits {
-            max_ns: u64::MAX,
+            max_media: Nanos(u64::MAX),
             max_bytes: usize::MAX,
         });
         q.push_bytes(Bytes::from_static(b"abc"));

@@ -14,6 +14,7 @@ use crate::ebml::{self, ElementHeader};
 use crate::matroska::cluster::{self, TrackContext};
 use crate::matroska::header::{HeaderBuilder, HeaderError, StreamHeader};
 use crate::matroska::ids;
+use crate::time::Nanos;
 
 pub use crate::matroska::cluster::LiveCluster;
 
@@ -29,7 +30,7 @@ const MAX_LEADING_GARBAGE: u64 = 64 << 10;
 /// skipped by size (a damaged size could swallow the stream): resync.
 const MAX_SKIP_BYTES: u64 = 64 << 20;
 /// Media time without a video keyframe after which a warning is logged.
-const KEYFRAME_WARN_NS: u64 = 10_000_000_000;
+const KEYFRAME_WARN: Nanos = Nanos(10_000_000_000);
 
 /// What the segmenter produces, in input order.
 #[derive(Debug, Clone)]
@@ -141,7 +142,7 @@ pub struct Segmenter {
     orphaned: bool,
     /// Media time of the last video keyframe segment, and whether the
     /// missing-keyframe warning was given since.
-    last_keyframe_ns: Option<u64>,
+    last_keyframe: Option<Nanos>,
     keyframe_warned: bool,
     scratch: Vec<LiveCluster>,
 }
@@ -164,7 +165,7 @@ impl Segmenter {
             skipped_run: 0,
             seen_ebml: false,
             orphaned: false,
-            last_keyframe_ns: None,
+            last_keyframe: None,
             keyframe_warned: false,
             scratch: Vec::new(),
         }
@@ -484,7 +485,7 @@ impl Segmenter {
                 .filter_map(|t| Some((t.number, t.default_duration_ns?)))
                 .collect(),
         };
-        self.last_keyframe_ns = None;
+        self.last_keyframe = None;
         self.keyframe_warned = false;
         self.stats.headers += 1;
         log::debug!(
@@ -600,18 +601,18 @@ impl Segmenter {
             return;
         }
         if s.keyframe {
-            self.last_keyframe_ns = Some(s.timestamp_ns);
+            self.last_keyframe = Some(s.start);
             self.keyframe_warned = false;
             return;
         }
         let since = s
-            .timestamp_ns
-            .saturating_sub(self.last_keyframe_ns.unwrap_or(0));
-        if since > KEYFRAME_WARN_NS && !self.keyframe_warned {
+            .start
+            .saturating_sub(self.last_keyframe.unwrap_or(Nanos::ZERO));
+        if since > KEYFRAME_WARN && !self.keyframe_warned {
             self.keyframe_warned = true;
             log::warn!(
                 "no video keyframe for {:.1} s of media: new clients cannot start until one arrives",
-                since as f64 / 1e9
+                since.as_secs_f64()
             );
         }
     }

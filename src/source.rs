@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::matroska::header::StreamHeader;
 use crate::segmenter::{Event, LiveCluster, Segmenter};
+use crate::time::{Nanos, Ticks};
 
 /// Read size: large enough for few syscalls, small next to a cluster.
 const READ_CHUNK: usize = 64 << 10;
@@ -312,10 +313,10 @@ pub enum SourceEvent {
     Restart,
     /// A cluster begins: its Timestamp (after continuity shifts) is known.
     ClusterStart {
-        /// Cluster Timestamp in TimestampScale ticks.
-        timestamp: u64,
+        /// Cluster Timestamp.
+        timestamp: Ticks,
         /// The same in nanoseconds.
-        timestamp_ns: u64,
+        start: Nanos,
     },
     /// One block (a SimpleBlock or BlockGroup element) of the open cluster.
     Block(bytes::Bytes),
@@ -374,7 +375,7 @@ impl Continuity {
             .as_ref()
             .map_or(1_000_000, |h| h.timestamp_scale)
             .max(1);
-        let shifted = self.offset + i128::from(seg.timestamp);
+        let shifted = self.offset + i128::from(seg.timestamp.0);
         let went_back = self.last_ts.is_some_and(|last| shifted <= i128::from(last));
         let restarted = self.rebase || went_back;
         if restarted {
@@ -383,18 +384,18 @@ impl Continuity {
                 let next =
                     (i128::from(self.last_end_ns) + i128::from(scale) - 1) / i128::from(scale);
                 let next = next.max(i128::from(last) + 1);
-                self.offset = next - i128::from(seg.timestamp);
+                self.offset = next - i128::from(seg.timestamp.0);
             }
             self.rebase = false;
         }
-        let ts = u64::try_from(self.offset + i128::from(seg.timestamp)).unwrap_or(0);
-        let out = if ts == seg.timestamp {
+        let ts = u64::try_from(self.offset + i128::from(seg.timestamp.0)).unwrap_or(0);
+        let out = if ts == seg.timestamp.0 {
             seg
         } else {
-            seg.with_timestamp(ts, scale)
+            seg.with_timestamp(Ticks(ts), scale)
         };
-        self.last_ts = Some(out.timestamp);
-        self.last_end_ns = out.end_ns();
+        self.last_ts = Some(out.timestamp.0);
+        self.last_end_ns = out.end().0;
         (out, restarted)
     }
 }
@@ -638,7 +639,7 @@ fn deliver<F: FnMut(SourceEvent)>(
                 let (s, restarted) = continuity.segment(s);
                 if options.pace {
                     stats.set_state(InputState::Paced);
-                    pacer.wait(s.timestamp_ns);
+                    pacer.wait(s.start.0);
                     stats.set_state(InputState::Reading);
                 }
                 if restarted {
@@ -646,7 +647,7 @@ fn deliver<F: FnMut(SourceEvent)>(
                 }
                 emit(SourceEvent::ClusterStart {
                     timestamp: s.timestamp,
-                    timestamp_ns: s.timestamp_ns,
+                    start: s.start,
                 });
                 emit(SourceEvent::ClusterEnd(s));
                 n += 1;

@@ -101,10 +101,10 @@ fn check_continuous(body: &[u8]) -> Duration {
     assert!(segs[0].keyframe, "first cluster is a keyframe cluster");
     for w in segs.windows(2) {
         assert!(w[1].timestamp > w[0].timestamp);
-        let gap = w[1].timestamp_ns as i64 - w[0].end_ns() as i64;
+        let gap = w[1].start.0 as i64 - w[0].end().0 as i64;
         assert!(gap.abs() < 200_000_000, "cluster missing: gap {gap} ns");
     }
-    Duration::from_nanos(segs[segs.len() - 1].end_ns() - segs[0].timestamp_ns)
+    Duration::from_nanos(segs[segs.len() - 1].end().0 - segs[0].start.0)
 }
 
 #[test]

@@ -447,7 +447,7 @@ fn segment_blocks(seg: &LiveCluster) -> Result<(Vec<ModelBlock>, bool), TestCase
         let c = c.map_err(|e| TestCaseError::fail(format!("segment child: {e}")))?;
         if first {
             prop_assert_eq!(c.header.id, ids::TIMESTAMP, "Timestamp first");
-            prop_assert_eq!(ebml::read_uint(c.data).ok(), Some(seg.timestamp));
+            prop_assert_eq!(ebml::read_uint(c.data).ok(), Some(seg.timestamp.0));
             first = false;
         }
         let (block, keyframe) = match c.header.id {
@@ -474,7 +474,7 @@ fn segment_blocks(seg: &LiveCluster) -> Result<(Vec<ModelBlock>, bool), TestCase
         has_i16_min |= b.relative_timestamp == i16::MIN;
         out.push(ModelBlock {
             track: b.track,
-            timestamp: (seg.timestamp as i64 + i64::from(b.relative_timestamp)) as u64,
+            timestamp: (seg.timestamp.0 as i64 + i64::from(b.relative_timestamp)) as u64,
             keyframe,
         });
     }

@@ -269,7 +269,7 @@ fn first_video_block(
         .ok_or("segment too short")?;
     let body = seg.bytes.get(h.header_len..).ok_or("segment too short")?;
     let abs_us =
-        |rel: i16| ((seg.timestamp as i128 + i128::from(rel)) * i128::from(scale) / 1000) as i64;
+        |rel: i16| ((seg.timestamp.0 as i128 + i128::from(rel)) * i128::from(scale) / 1000) as i64;
     for c in ebml::children(body) {
         let c = c.map_err(|e| format!("segment child: {e}"))?;
         let (block, key) = match c.header.id {

@@ -68,7 +68,7 @@ fn first_block_of(seg: &LiveCluster, track: u64) -> Option<(bool, u64)> {
 }
 
 fn abs(seg: &LiveCluster, relative: i16) -> u64 {
-    (seg.timestamp as i64 + i64::from(relative)) as u64
+    (seg.timestamp.0 as i64 + i64::from(relative)) as u64
 }
 
 /// Checks the structure of one segment: Timestamp first, no stale
@@ -80,7 +80,7 @@ fn check_segment_structure(seg: &LiveCluster, scale: u64) {
         let c = c.unwrap();
         if first {
             assert_eq!(c.header.id, ids::TIMESTAMP, "Timestamp is the first child");
-            assert_eq!(ebml::read_uint(c.data).unwrap(), seg.timestamp);
+            assert_eq!(ebml::read_uint(c.data).unwrap(), seg.timestamp.0);
             first = false;
         }
         assert!(
@@ -89,7 +89,7 @@ fn check_segment_structure(seg: &LiveCluster, scale: u64) {
             c.header.id
         );
     }
-    assert_eq!(seg.timestamp_ns, seg.timestamp * scale);
+    assert_eq!(seg.start.0, seg.timestamp.0 * scale);
 }
 
 #[test]
@@ -128,10 +128,10 @@ fn every_fixture_survives_segmentation_frame_for_frame() {
         for seg in &segs {
             check_segment_structure(seg, scale);
             assert!(
-                seg.timestamp >= last_ts,
+                seg.timestamp.0 >= last_ts,
                 "{n}: cluster timestamps never go back"
             );
-            last_ts = seg.timestamp;
+            last_ts = seg.timestamp.0;
             match video {
                 Some(v) => match first_block_of(seg, v) {
                     Some((k, _)) => assert_eq!(

@@ -223,7 +223,7 @@ pub fn check_segment(s: &LiveCluster) {
             timestamps.push(ebml::read_uint(c.data).expect("Timestamp is a uint"));
         }
     }
-    assert_eq!(timestamps, [s.timestamp], "one Timestamp, the segment's");
+    assert_eq!(timestamps, [s.timestamp.0], "one Timestamp, the segment's");
 }
 
 /// One event, comparable (StreamHeader has no `PartialEq`).

@@ -541,7 +541,7 @@ impl Validator {
                 }
                 self.video_track = tracks
                     .iter()
-                    .find(|t| t.track_type == ids::TRACK_TYPE_VIDEO)
+                    .find(|t| t.track_type == mkvcast::matroska::header::TrackType::Video)
                     .map(|t| t.number);
                 self.tracks = tracks.iter().map(|t| t.number).collect();
             }

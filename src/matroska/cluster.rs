@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::ids;
 use crate::ebml;
+use crate::time::{Nanos, Ticks};
 
 /// One Cluster as served: a self-contained element with a known size whose
 /// first child is its Timestamp.
@@ -19,13 +20,13 @@ use crate::ebml;
 pub struct LiveCluster {
     /// The whole Cluster element, stored once and shared by every client.
     pub bytes: Bytes,
-    /// Cluster Timestamp in TimestampScale ticks.
-    pub timestamp: u64,
+    /// Cluster Timestamp.
+    pub timestamp: Ticks,
     /// Cluster Timestamp in nanoseconds.
-    pub timestamp_ns: u64,
+    pub start: Nanos,
     /// From the cluster's timestamp to the end of its last frame (frames
     /// without a known duration count from their start).
-    pub duration_ns: u64,
+    pub duration: Nanos,
     /// The first block of the video track is a keyframe (always true for a
     /// stream without video): a client may start here.
     pub keyframe: bool,
@@ -42,7 +43,7 @@ impl std::fmt::Debug for LiveCluster {
         f.debug_struct("Segment")
             .field("len", &self.bytes.len())
             .field("timestamp", &self.timestamp)
-            .field("duration_ns", &self.duration_ns)
+            .field("duration", &self.duration)
             .field("keyframe", &self.keyframe)
             .field("has_video", &self.has_video)
             .finish()
@@ -60,16 +61,16 @@ impl LiveCluster {
     }
 
     /// End of the cluster's media in nanoseconds.
-    pub fn end_ns(&self) -> u64 {
-        self.timestamp_ns.saturating_add(self.duration_ns)
+    pub fn end(&self) -> Nanos {
+        self.start.saturating_add(self.duration)
     }
 
     /// The same Cluster with another Timestamp (in ticks), for continuous
     /// timestamps across loops and encoder restarts. Block timestamps are
     /// relative to it, so nothing else changes.
-    pub fn with_timestamp(&self, timestamp: u64, timestamp_scale: u64) -> LiveCluster {
+    pub fn with_timestamp(&self, timestamp: Ticks, timestamp_scale: u64) -> LiveCluster {
         let mut ts = Vec::with_capacity(10);
-        ebml::write_uint_element(&mut ts, ids::TIMESTAMP, timestamp);
+        ebml::write_uint_element(&mut ts, ids::TIMESTAMP, timestamp.0);
         let before = self
             .bytes
             .get(self.header_len..self.timestamp_element.start)
@@ -88,8 +89,8 @@ impl LiveCluster {
         LiveCluster {
             bytes: Bytes::from(out),
             timestamp,
-            timestamp_ns: timestamp.saturating_mul(timestamp_scale),
-            duration_ns: self.duration_ns,
+            start: timestamp.to_nanos(timestamp_scale),
+            duration: self.duration,
             keyframe: self.keyframe,
             has_video: self.has_video,
             timestamp_element: ts_start..ts_end,
@@ -396,11 +397,12 @@ fn finish_segment(
         let start = i128::from(b.relative - rebase) * i128::from(scale);
         end_ns = end_ns.max(start + i128::from(b.duration_ns.unwrap_or(0)));
     }
+    let timestamp = Ticks(timestamp);
     LiveCluster {
         bytes,
         timestamp,
-        timestamp_ns: timestamp.saturating_mul(scale),
-        duration_ns: u64::try_from(end_ns).unwrap_or(0),
+        start: timestamp.to_nanos(scale),
+        duration: Nanos(u64::try_from(end_ns).unwrap_or(0)),
         keyframe,
         has_video,
         timestamp_element,
@@ -465,7 +467,7 @@ mod tests {
         let (raw, out) = segment(&body);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].bytes.as_ptr(), raw.as_ptr(), "shared, not copied");
-        assert_eq!(out[0].timestamp, 1000);
+        assert_eq!(out[0].timestamp, Ticks(1000));
         assert!(out[0].keyframe);
     }
 
@@ -484,17 +486,17 @@ mod tests {
             child_ids(seg),
             [ids::TIMESTAMP, ids::SIMPLE_BLOCK, ids::SIMPLE_BLOCK]
         );
-        assert_eq!(seg.timestamp, 1000);
+        assert_eq!(seg.timestamp, Ticks(1000));
         assert!(seg.keyframe);
-        assert_eq!(seg.duration_ns, 33_000_000);
+        assert_eq!(seg.duration.0, 33_000_000);
         // Both blocks kept their bytes and relative timestamps.
         assert_eq!(seg.len(), raw.len());
         // The Timestamp range is right: a rewrite keeps it first.
-        let moved = seg.with_timestamp(5000, 1_000_000);
+        let moved = seg.with_timestamp(Ticks(5000), 1_000_000);
         assert_eq!(
             child_ids(&moved),
             [ids::TIMESTAMP, ids::SIMPLE_BLOCK, ids::SIMPLE_BLOCK]
         );
-        assert_eq!(moved.timestamp_ns, 5_000_000_000);
+        assert_eq!(moved.start.0, 5_000_000_000);
     }
 }

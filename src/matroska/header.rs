@@ -10,12 +10,67 @@ use bytes::Bytes;
 use super::ids;
 use crate::ebml::{self, ChildError};
 
-/// What a track is, as far as serving it goes.
+/// TrackType, as the Matroska specification numbers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackType {
+    Video,
+    Audio,
+    Complex,
+    Logo,
+    Subtitle,
+    Buttons,
+    Control,
+    Metadata,
+    /// A value the specification does not define (0 when absent).
+    Other(u64),
+}
+
+impl TrackType {
+    pub fn from_u64(v: u64) -> TrackType {
+        match v {
+            1 => TrackType::Video,
+            2 => TrackType::Audio,
+            3 => TrackType::Complex,
+            0x10 => TrackType::Logo,
+            0x11 => TrackType::Subtitle,
+            0x12 => TrackType::Buttons,
+            0x20 => TrackType::Control,
+            0x21 => TrackType::Metadata,
+            other => TrackType::Other(other),
+        }
+    }
+
+    /// The value as stored in the stream.
+    pub fn to_u64(self) -> u64 {
+        match self {
+            TrackType::Video => 1,
+            TrackType::Audio => 2,
+            TrackType::Complex => 3,
+            TrackType::Logo => 0x10,
+            TrackType::Subtitle => 0x11,
+            TrackType::Buttons => 0x12,
+            TrackType::Control => 0x20,
+            TrackType::Metadata => 0x21,
+            TrackType::Other(v) => v,
+        }
+    }
+
+    /// A lower-case word for status pages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackType::Video => "video",
+            TrackType::Audio => "audio",
+            TrackType::Subtitle => "subtitle",
+            _ => "other",
+        }
+    }
+}
+
+/// A track of the stream: the fields of its TrackEntry that serving needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackEntry {
     pub number: u64,
-    /// TrackType: 1 video, 2 audio, 17 subtitle, …
-    pub track_type: u64,
+    pub track_type: TrackType,
     pub codec_id: String,
     pub width: Option<u64>,
     pub height: Option<u64>,
@@ -72,7 +127,7 @@ impl StreamHeader {
     pub fn video_track(&self) -> Option<u64> {
         self.tracks
             .iter()
-            .find(|t| t.track_type == ids::TRACK_TYPE_VIDEO)
+            .find(|t| t.track_type == TrackType::Video)
             .map(|t| t.number)
     }
 
@@ -186,7 +241,7 @@ pub fn parse_tracks(tracks_data: &[u8]) -> Result<Vec<TrackEntry>, HeaderError> 
         }
         let mut t = TrackEntry {
             number: 0,
-            track_type: 0,
+            track_type: TrackType::Other(0),
             codec_id: String::new(),
             width: None,
             height: None,
@@ -198,7 +253,7 @@ pub fn parse_tracks(tracks_data: &[u8]) -> Result<Vec<TrackEntry>, HeaderError> 
             let c = c.map_err(err)?;
             match c.header.id {
                 ids::TRACK_NUMBER => t.number = uint("TrackNumber", c.data)?,
-                ids::TRACK_TYPE => t.track_type = uint("TrackType", c.data)?,
+                ids::TRACK_TYPE => t.track_type = TrackType::from_u64(uint("TrackType", c.data)?),
                 ids::CODEC_ID => {
                     t.codec_id = ebml::read_string(c.data)
                         .map_err(|e| HeaderError::BadValue("CodecID", e))?
@@ -360,7 +415,7 @@ mod tests {
     fn describe() {
         let t = TrackEntry {
             number: 1,
-            track_type: 1,
+            track_type: TrackType::Video,
             codec_id: "V_VP8".into(),
             width: Some(640),
             height: Some(360),
@@ -370,7 +425,7 @@ mod tests {
         };
         assert_eq!(t.describe(), "VP8 640x360");
         let a = TrackEntry {
-            track_type: 2,
+            track_type: TrackType::Audio,
             codec_id: "A_VORBIS".into(),
             width: None,
             height: None,

@@ -215,7 +215,7 @@ impl Server {
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         let limits = QueueLimits {
-            max_ns: config.client_queue_ms.saturating_mul(1_000_000),
+            max_media: crate::time::Nanos::from_millis(config.client_queue_ms),
             max_bytes: config.client_queue_bytes,
         };
         Ok(Server {
@@ -928,8 +928,8 @@ impl Server {
             input_bytes: self.input_stats.bytes(),
             input_reconnects: self.input_stats.reconnects(),
             input_kbps: self.input_kbps(),
-            media_time_s: self.publisher.media_time_ns() as f64 / 1e9,
-            buffered_s: buffered_ns as f64 / 1e9,
+            media_time_s: self.publisher.media_time().as_secs_f64(),
+            buffered_s: buffered_ns.as_secs_f64(),
             buffered_bytes,
             clusters_published: self.publisher.published(),
             uptime_s: now.duration_since(self.started).as_secs_f64(),
@@ -967,7 +967,7 @@ impl Server {
                 "{} clients, out {out_mbps:.2} Mbit/s, in {:.0} kbit/s, media time {:.1} s",
                 self.viewers,
                 self.input_kbps(),
-                self.publisher.media_time_ns() as f64 / 1e9
+                self.publisher.media_time().as_secs_f64()
             );
             self.last_report = (now, sent);
         }

@@ -62,15 +62,6 @@ impl Snapshot<'_> {
     }
 }
 
-fn track_kind(t: u64) -> &'static str {
-    match t {
-        1 => "video",
-        2 => "audio",
-        17 => "subtitle",
-        _ => "other",
-    }
-}
-
 /// JSON string literal with the escapes JSON requires.
 fn js(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -129,7 +120,7 @@ pub fn json(s: &Snapshot) -> String {
                     o,
                     "{{\"number\":{},\"type\":{},\"codec\":{}",
                     t.number,
-                    js(track_kind(t.track_type)),
+                    js(t.track_type.as_str()),
                     js(&t.codec_id)
                 );
                 if let (Some(w), Some(hh)) = (t.width, t.height) {

@@ -92,13 +92,13 @@ impl StreamCheck {
                         ));
                     }
                     if let Some((prev_ts, prev_end)) = self.prev {
-                        if s.timestamp <= prev_ts {
+                        if s.timestamp.0 <= prev_ts {
                             self.fail(format!(
                                 "cluster timestamp {} after {prev_ts}: not increasing",
                                 s.timestamp
                             ));
                         }
-                        let gap = s.timestamp_ns as i64 - prev_end as i64;
+                        let gap = s.start.0 as i64 - prev_end as i64;
                         if gap.abs() > self.worst_gap_ns.abs() {
                             self.worst_gap_ns = gap;
                         }
@@ -121,9 +121,9 @@ impl StreamCheck {
                             }
                         }
                     }
-                    self.first_ns.get_or_insert(s.timestamp_ns);
-                    self.prev = Some((s.timestamp, s.end_ns()));
-                    self.last_end_ns = s.end_ns();
+                    self.first_ns.get_or_insert(s.start.0);
+                    self.prev = Some((s.timestamp.0, s.end().0));
+                    self.last_end_ns = s.end().0;
                     self.clusters += 1;
                 }
             }
