@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ebml;
+pub mod error;
 pub mod logging;
 pub mod matroska;
 pub mod publisher;

@@ -8,7 +8,8 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use argh::FromArgs;
-use mkvcast::server::{self, Config, Server};
+use mkvcast::error::Error;
+use mkvcast::server::{self, Config, Listeners, Server, Shutdown, StreamInput};
 use mkvcast::source::{self, Input, InputStats, SourceOptions};
 
 /// Live HTTP streaming of Matroska/WebM. Reads one input in real time (paced
@@ -154,12 +155,15 @@ fn listen_addrs(specs: &[String]) -> Result<Vec<SocketAddr>, String> {
 
 /// Binds the admin listener. The default address is best effort (another
 /// instance may hold it); an address given explicitly must work.
-fn bind_admin(spec: Option<&str>) -> Result<Option<mio::net::TcpListener>, String> {
+fn bind_admin(spec: Option<&str>) -> Result<Option<mio::net::TcpListener>, Error> {
     let (addr, explicit) = match spec {
         Some("off") => return Ok(None),
         Some(s) => (
-            s.parse::<SocketAddr>()
-                .map_err(|_| format!("--admin-listen {s:?}: expected ADDRESS:PORT or `off`"))?,
+            s.parse::<SocketAddr>().map_err(|_| {
+                Error::Usage(format!(
+                    "--admin-listen {s:?}: expected ADDRESS:PORT or `off`"
+                ))
+            })?,
             true,
         ),
         None => (SocketAddr::from(([127, 0, 0, 1], 9090)), false),
@@ -174,7 +178,7 @@ fn bind_admin(spec: Option<&str>) -> Result<Option<mio::net::TcpListener>, Strin
             }
             Ok(l)
         }
-        Err(e) if explicit => Err(e.to_string()),
+        Err(e) if explicit => Err(Error::Listen(e)),
         Err(e) => {
             log::warn!("{e}; running without the status page (see --admin-listen)");
             Ok(None)
@@ -182,54 +186,55 @@ fn bind_admin(spec: Option<&str>) -> Result<Option<mio::net::TcpListener>, Strin
     }
 }
 
-fn run(args: Args) -> Result<(), String> {
+/// The input the arguments name (stdin when none is given and stdin is
+/// not a terminal).
+fn input_of(args: &Args) -> Result<Input, Error> {
     let input = match args.input.as_deref() {
         Some(STDIN_ARG) => Input::Stdin,
-        Some(arg) => Input::parse(arg).map_err(|e| e.to_string())?,
+        Some(arg) => Input::parse(arg).map_err(|e| Error::Usage(e.to_string()))?,
         None if !std::io::stdin().is_terminal() => Input::Stdin,
         None => {
-            return Err(
+            return Err(Error::Usage(
                 "no input given: name a file, `-` for stdin, or an http:// URL (see --help)".into(),
-            )
+            ))
         }
     };
     if args.looping && !matches!(input, Input::File(_)) {
-        return Err("--loop needs a file input (stdin and URLs cannot start again)".into());
+        return Err(Error::Usage(
+            "--loop needs a file input (stdin and URLs cannot start again)".into(),
+        ));
     }
     if args.max_clients == 0 {
-        return Err("--max-clients must be at least 1".into());
+        return Err(Error::Usage("--max-clients must be at least 1".into()));
     }
-    let addrs = listen_addrs(&args.listen)?;
-    let reader = input.open().map_err(|e| e.to_string())?;
+    Ok(input)
+}
+
+/// Binds the stream listeners (and logs where they are) and the admin one.
+fn bind_all(args: &Args) -> Result<Listeners, Error> {
+    let addrs = listen_addrs(&args.listen).map_err(Error::Usage)?;
     let admin = bind_admin(args.admin_listen.as_deref())?;
-    let listeners = server::bind(&addrs).map_err(|e| e.to_string())?;
-    for l in &listeners {
+    let stream = server::bind(&addrs).map_err(Error::Listen)?;
+    for l in &stream {
         if let Ok(a) = l.local_addr() {
             log::info!("listening on http://{a}/");
         }
     }
-    let (poll, waker) = server::poll_and_waker().map_err(|e| e.to_string())?;
-    let (tx, rx) = mpsc::channel();
-    log::info!("reading {}", input.name());
-    let options = SourceOptions {
-        pace: !args.no_pace,
-        looping: args.looping,
-        reconnect_timeout: Duration::from_millis(args.reconnect_timeout_ms),
-    };
-    let input_waker = waker.clone();
-    let input_name = match &input {
+    Ok(Listeners { stream, admin })
+}
+
+/// A short name for the status page: a file's name without its folder.
+fn display_name(input: &Input) -> String {
+    match input {
         Input::File(p) => p
             .file_name()
             .map_or(input.name(), |n| n.to_string_lossy().into_owned()),
         other => other.name(),
-    };
-    let input_stats = Arc::new(InputStats::default());
-    source::spawn(input, reader, options, input_stats.clone(), move |ev| {
-        if tx.send(ev).is_ok() {
-            let _ = input_waker.wake();
-        }
-    });
-    let config = Config {
+    }
+}
+
+fn server_config(args: &Args, input_name: String) -> Config {
+    Config {
         max_clients: args.max_clients,
         buffer_ms: args.buffer_ms,
         client_queue_ms: args.client_queue_ms,
@@ -239,12 +244,61 @@ fn run(args: Args) -> Result<(), String> {
         max_clients_per_ip: args.max_clients_per_ip,
         input_name,
         ..Config::default()
+    }
+}
+
+fn run(args: Args) -> Result<(), Error> {
+    let input = input_of(&args)?;
+    let reader = input.open().map_err(|e| Error::Input(e.to_string()))?;
+    let listeners = bind_all(&args)?;
+    let (poll, waker) = server::poll_and_waker().map_err(Error::Listen)?;
+    let (tx, rx) = mpsc::channel();
+    log::info!("reading {}", input.name());
+    let options = SourceOptions {
+        pace: !args.no_pace,
+        looping: args.looping,
+        reconnect_timeout: Duration::from_millis(args.reconnect_timeout_ms),
     };
-    let server = Server::new(poll, waker, listeners, admin, rx, input_stats, config)
-        .map_err(|e| e.to_string())?;
+    let input_waker = waker.clone();
+    let input_name = display_name(&input);
+    let stats = Arc::new(InputStats::default());
+    source::spawn(input, reader, options, stats.clone(), move |ev| {
+        if tx.send(ev).is_ok() {
+            let _ = input_waker.wake();
+        }
+    });
+    let stream = StreamInput { events: rx, stats };
+    let config = server_config(&args, input_name);
+    let server = Server::new(poll, waker, listeners, stream, config).map_err(Error::Listen)?;
+    handle_signals(server.shutdown_handle()).map_err(Error::Listen)?;
     let result = server.run();
     if result.is_ok() {
         log::info!("done");
     }
     result
+}
+
+/// SIGTERM/SIGINT ask the server to drain and stop; a second one exits at
+/// once. SIGHUP is logged and ignored (there is no configuration to
+/// reload). The handlers live here, not in the library: a program that
+/// embeds the server decides what its signals mean.
+fn handle_signals(shutdown: Shutdown) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if sig == SIGHUP {
+                    log::info!("SIGHUP ignored: mkvcast has no configuration to reload");
+                    continue;
+                }
+                log::info!("signal {sig}: draining viewers, then exiting");
+                if shutdown.trigger().unwrap_or(true) {
+                    log::warn!("second signal: exiting now");
+                    std::process::exit(0);
+                }
+            }
+        })?;
+    Ok(())
 }

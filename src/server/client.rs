@@ -78,6 +78,11 @@ impl Conn {
         }
     }
 
+    /// Nothing left to send: still reading a request, or closing.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.phase, Phase::Request(_) | Phase::Closing)
+    }
+
     pub fn queue(&self) -> Option<&ClientQueue> {
         match &self.phase {
             Phase::Sending(q) => Some(q),

@@ -1,0 +1,38 @@
+//! The application's errors: what makes `mkvcast` exit non-zero, each with
+//! the one line it prints.
+
+use std::fmt;
+use std::io;
+
+/// Why the server could not start or stopped with a failure.
+#[derive(Debug)]
+pub enum Error {
+    /// A bad command line or configuration.
+    Usage(String),
+    /// A socket could not be bound, or the poll could not be set up.
+    Listen(io::Error),
+    /// The event loop's poll failed.
+    Poll(io::Error),
+    /// The input could not be opened, or ended before any stream was
+    /// served; the text names the input.
+    Input(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(s) | Error::Input(s) => write!(f, "{s}"),
+            Error::Listen(e) => write!(f, "{e}"),
+            Error::Poll(e) => write!(f, "poll failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Listen(e) | Error::Poll(e) => Some(e),
+            Error::Usage(_) | Error::Input(_) => None,
+        }
+    }
+}
