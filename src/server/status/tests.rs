@@ -1,5 +1,7 @@
 //! Unit tests of the admin views, kept apart so each view file stays about its view.
 
+use super::html::h;
+use super::json::{js, num};
 use super::*;
 
 use crate::segmenter::{segment_all, Event};
