@@ -1,7 +1,6 @@
 //! Unit tests of the admin views, kept apart so each view file stays about its view.
 
 use super::html::h;
-use super::json::{js, num};
 use super::*;
 
 use crate::segmenter::{segment_all, Event};
@@ -151,8 +150,28 @@ fn status_json_schema_is_stable() {
 }
 
 #[test]
-fn escapes() {
-    assert_eq!(js("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+fn html_escapes() {
     assert_eq!(h("<b>&\""), "&lt;b&gt;&amp;&quot;");
-    assert_eq!(num(f64::NAN), "0");
+}
+
+/// Strings come back from `/status.json` as they went in, and the floats
+/// JSON cannot hold become 0, not `null`: consumers read them as numbers.
+#[test]
+fn status_json_strings_round_trip_and_floats_stay_numbers() {
+    let counters = Counters::default();
+    let mut s = snapshot(None, &counters);
+    let odd = "a\"b\\c\n\u{1}é</script>";
+    s.clients[0].user_agent = odd.into();
+    s.uptime_s = f64::NAN;
+    s.input_kbps = f64::INFINITY;
+    s.buffered_s = f64::NEG_INFINITY;
+    s.media_time_s = 12.34567;
+    s.clients[0].connected_s = 1e308;
+    let v: serde_json::Value = serde_json::from_str(&json(&s)).unwrap();
+    assert_eq!(v["clients"][0]["user_agent"], odd);
+    assert_eq!(v["uptime_s"], 0.0);
+    assert_eq!(v["stream"]["input_kbps"], 0.0);
+    assert_eq!(v["stream"]["buffered_s"], 0.0);
+    assert_eq!(v["stream"]["media_time_s"], 12.346);
+    assert_eq!(v["clients"][0]["connected_s"], 1e308);
 }
