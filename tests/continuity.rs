@@ -104,9 +104,17 @@ fn one_pass() -> Demuxed {
     Demuxed::read(&concat(&events))
 }
 
-/// Reads about `passes` passes of a `--loop --no-pace` server.
+/// Reads about `passes` passes of a `--loop --no-pace` server. The input
+/// outruns any reader; a queue of 10 min of media (some 7 MB) keeps this
+/// one from being moved ahead while it reads, on a busy machine too.
 fn read_looped(passes: usize) -> Demuxed {
-    let srv = Mkvcast::start(&[&fixture(FIXTURE).to_string_lossy(), "--loop", "--no-pace"]);
+    let srv = Mkvcast::start(&[
+        &fixture(FIXTURE).to_string_lossy(),
+        "--loop",
+        "--no-pace",
+        "--client-queue-ms",
+        "600000",
+    ]);
     let mut s = open_get(srv.port);
     let file_len = std::fs::metadata(fixture(FIXTURE)).map_or(0, |m| m.len() as usize);
     let resp = read_response(&mut s, Duration::from_secs(20), passes * file_len);
