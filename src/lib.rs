@@ -6,6 +6,7 @@
 //! client, and [`server`] writes them to HTTP clients from one event loop.
 #![forbid(unsafe_code)]
 
+pub mod continuity;
 pub mod ebml;
 pub mod error;
 pub mod logging;

@@ -1,0 +1,194 @@
+//! What the INPUT argument names, how it is opened, and why that can fail.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use super::http::open_http;
+
+/// Where the stream comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    File(PathBuf),
+    Stdin,
+    Http {
+        host: String,
+        port: u16,
+        path: String,
+    },
+}
+
+/// Why an input could not be opened or read.
+#[derive(Debug)]
+pub enum SourceError {
+    Open(String, io::Error),
+    UnsupportedUrl(String),
+    Http(String),
+    Read(io::Error),
+    /// The input ended before a playable stream header was read.
+    NoStream(String),
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceError::Open(what, e) => write!(f, "cannot open {what}: {e}"),
+            SourceError::UnsupportedUrl(u) => write!(
+                f,
+                "unsupported input URL {u:?}: only http:// is built in (https:// needs a TLS library; put a TLS-terminating proxy in front)"
+            ),
+            SourceError::Http(e) => write!(f, "HTTP input: {e}"),
+            SourceError::Read(e) => write!(f, "read error: {e}"),
+            SourceError::NoStream(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+impl Input {
+    /// Parses the INPUT argument: `-` is stdin, `http://…` a URL, anything
+    /// else a file path.
+    pub fn parse(arg: &str) -> Result<Input, SourceError> {
+        if arg == "-" {
+            return Ok(Input::Stdin);
+        }
+        let lower = arg.to_ascii_lowercase();
+        if let Some(rest) = lower.strip_prefix("http://").map(|_| &arg[7..]) {
+            return parse_http(arg, rest);
+        }
+        if lower.contains("://") {
+            return Err(SourceError::UnsupportedUrl(arg.to_string()));
+        }
+        Ok(Input::File(PathBuf::from(arg)))
+    }
+
+    /// A short name for logs.
+    pub fn name(&self) -> String {
+        match self {
+            Input::File(p) => p.display().to_string(),
+            Input::Stdin => "stdin".into(),
+            Input::Http { host, port, path } if host.contains(':') => {
+                format!("http://[{host}]:{port}{path}")
+            }
+            Input::Http { host, port, path } => format!("http://{host}:{port}{path}"),
+        }
+    }
+
+    /// Opens the input for reading.
+    pub fn open(&self) -> Result<Reader, SourceError> {
+        match self {
+            Input::File(p) => {
+                let f = std::fs::File::open(p)
+                    .map_err(|e| SourceError::Open(p.display().to_string(), e))?;
+                if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+                    return Err(SourceError::Open(
+                        p.display().to_string(),
+                        io::Error::new(io::ErrorKind::InvalidInput, "is a directory"),
+                    ));
+                }
+                Ok(Reader::File(f))
+            }
+            Input::Stdin => Ok(Reader::Stream(Box::new(io::stdin()))),
+            Input::Http { host, port, path } => open_http(host, *port, path).map(Reader::Stream),
+        }
+    }
+}
+
+/// The part of an `http://` URL after the scheme: host, optional port
+/// (IPv6 hosts in brackets), path.
+fn parse_http(arg: &str, rest: &str) -> Result<Input, SourceError> {
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
+            Ok(p) => (h, p),
+            Err(_) if authority.starts_with('[') && authority.ends_with(']') => (authority, 80),
+            Err(_) => return Err(SourceError::Http(format!("bad port in {arg:?}"))),
+        },
+        _ => (authority, 80),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(SourceError::Http(format!("no host in {arg:?}")));
+    }
+    Ok(Input::Http {
+        host: host.to_string(),
+        port,
+        path: path.to_string(),
+    })
+}
+
+/// An opened input. A file starts again by seeking, without a new file
+/// descriptor, so `--loop` cannot fail at the loop point for want of one.
+pub enum Reader {
+    File(std::fs::File),
+    Stream(Box<dyn Read + Send>),
+}
+
+impl Reader {
+    /// The same input from its start again, for the next `--loop` pass.
+    pub(super) fn rewind(self, input: &Input) -> Result<Reader, SourceError> {
+        match self {
+            Reader::File(mut f) => {
+                io::Seek::seek(&mut f, io::SeekFrom::Start(0)).map_err(SourceError::Read)?;
+                Ok(Reader::File(f))
+            }
+            Reader::Stream(_) => input.open(),
+        }
+    }
+}
+
+impl Read for Reader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Reader::File(f) => f.read(buf),
+            Reader::Stream(r) => r.read(buf),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_inputs() {
+        assert_eq!(Input::parse("-").unwrap(), Input::Stdin);
+        assert_eq!(
+            Input::parse("a.webm").unwrap(),
+            Input::File("a.webm".into())
+        );
+        assert_eq!(
+            Input::parse("http://127.0.0.1:8080/live").unwrap(),
+            Input::Http {
+                host: "127.0.0.1".into(),
+                port: 8080,
+                path: "/live".into()
+            }
+        );
+        assert_eq!(
+            Input::parse("http://example").unwrap(),
+            Input::Http {
+                host: "example".into(),
+                port: 80,
+                path: "/".into()
+            }
+        );
+        assert_eq!(
+            Input::parse("http://[::1]:9000/x").unwrap(),
+            Input::Http {
+                host: "::1".into(),
+                port: 9000,
+                path: "/x".into()
+            }
+        );
+        assert!(matches!(
+            Input::parse("https://x/"),
+            Err(SourceError::UnsupportedUrl(_))
+        ));
+        assert!(Input::parse("http://h:notaport/").is_err());
+    }
+}

@@ -1,0 +1,65 @@
+//! What the input thread reports to the server, through atomics so that
+//! status pages never wait for it.
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
+/// What the input is doing, for status pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum InputState {
+    Reading = 0,
+    /// Waiting for the wall clock to reach the next cluster's time.
+    Paced = 1,
+    Ended = 2,
+    Reconnecting = 3,
+}
+
+impl InputState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputState::Reading => "reading",
+            InputState::Paced => "paced",
+            InputState::Ended => "ended",
+            InputState::Reconnecting => "reconnecting",
+        }
+    }
+}
+
+/// Counters the input thread updates and the server reads.
+#[derive(Debug, Default)]
+pub struct InputStats {
+    bytes: AtomicU64,
+    state: AtomicU8,
+    reconnects: AtomicU64,
+}
+
+impl InputStats {
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
+    pub fn state(&self) -> InputState {
+        match self.state.load(Ordering::Relaxed) {
+            0 => InputState::Reading,
+            1 => InputState::Paced,
+            3 => InputState::Reconnecting,
+            _ => InputState::Ended,
+        }
+    }
+
+    pub(super) fn set_state(&self, s: InputState) {
+        self.state.store(s as u8, Ordering::Relaxed);
+    }
+
+    pub(super) fn add_bytes(&self, n: usize) {
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(super) fn add_reconnect(&self) {
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+}
