@@ -4,6 +4,8 @@
 use std::fmt;
 use std::io;
 
+use crate::source::{InputError, SourceError};
+
 /// Why the server could not start or stopped with a failure.
 #[derive(Debug)]
 pub enum Error {
@@ -13,15 +15,18 @@ pub enum Error {
     Listen(io::Error),
     /// The event loop's poll failed.
     Poll(io::Error),
-    /// The input could not be opened, or ended before any stream was
-    /// served; the text names the input.
-    Input(String),
+    /// The input could not be opened.
+    Open(SourceError),
+    /// The input failed before any stream was served.
+    Input(InputError),
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(s) | Error::Input(s) => write!(f, "{s}"),
+            Error::Usage(s) => write!(f, "{s}"),
+            Error::Open(e) => write!(f, "{e}"),
+            Error::Input(e) => write!(f, "{e}"),
             Error::Listen(e) => write!(f, "{e}"),
             Error::Poll(e) => write!(f, "poll failed: {e}"),
         }
@@ -32,7 +37,9 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Listen(e) | Error::Poll(e) => Some(e),
-            Error::Usage(_) | Error::Input(_) => None,
+            Error::Open(e) => Some(e),
+            Error::Input(e) => Some(e),
+            Error::Usage(_) => None,
         }
     }
 }

@@ -249,7 +249,7 @@ fn server_config(args: &Args, input_name: String) -> Config {
 
 fn run(args: Args) -> Result<(), Error> {
     let input = input_of(&args)?;
-    let reader = input.open().map_err(|e| Error::Input(e.to_string()))?;
+    let reader = input.open().map_err(Error::Open)?;
     let listeners = bind_all(&args)?;
     let (poll, waker) = server::poll_and_waker().map_err(Error::Listen)?;
     let (tx, rx) = mpsc::channel();
@@ -261,13 +261,18 @@ fn run(args: Args) -> Result<(), Error> {
     };
     let input_waker = waker.clone();
     let input_name = display_name(&input);
+    let log_name = input.name();
     let stats = Arc::new(InputStats::default());
     source::spawn(input, reader, options, stats.clone(), move |ev| {
         if tx.send(ev).is_ok() {
             let _ = input_waker.wake();
         }
     });
-    let stream = StreamInput { events: rx, stats };
+    let stream = StreamInput {
+        events: rx,
+        name: log_name,
+        stats,
+    };
     let config = server_config(&args, input_name);
     let server = Server::new(poll, waker, listeners, stream, config).map_err(Error::Listen)?;
     handle_signals(server.shutdown_handle()).map_err(Error::Listen)?;

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use super::http;
 use crate::matroska::header::StreamHeader;
 use crate::publisher::{HeaderChange, Publisher, MAX_BUFFER_BYTES};
-use crate::source::{InputStats, SourceEvent};
+use crate::source::{InputError, InputStats, SourceError, SourceEvent};
 
 /// Window over which the input bitrate is measured.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
@@ -23,6 +23,8 @@ const RATE_WINDOW: Duration = Duration::from_secs(10);
 pub struct StreamInput {
     /// Events from the input thread, in order.
     pub events: Receiver<SourceEvent>,
+    /// The input's name, as errors about it say.
+    pub name: String,
     /// Counters the input thread keeps.
     pub stats: Arc<InputStats>,
 }
@@ -34,9 +36,11 @@ pub struct Stream {
     /// Response head for the current header's content type.
     head: Option<Bytes>,
     /// Set when the input ended: how it ended.
-    ended: Option<Result<(), String>>,
+    ended: Option<Result<(), InputError>>,
     /// Why an otherwise normal end should exit non-zero.
-    failure: Option<String>,
+    failure: Option<InputError>,
+    /// The input's name, for errors the server reports for it.
+    name: String,
     pub(super) input_stats: Arc<InputStats>,
     /// (time, input bytes) samples for the input bitrate.
     rate_samples: VecDeque<(Instant, u64)>,
@@ -52,6 +56,7 @@ impl Stream {
             head: None,
             ended: None,
             failure: None,
+            name: input.name,
             input_stats: input.stats,
             rate_samples: VecDeque::new(),
             announced: false,
@@ -65,7 +70,10 @@ impl Stream {
             Ok(ev) => Some(ev),
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) if self.ended.is_none() => {
-                Some(SourceEvent::End(Err("input thread stopped".into())))
+                Some(SourceEvent::End(Err(InputError {
+                    input: self.name.clone(),
+                    error: Arc::new(SourceError::Stopped),
+                })))
             }
             Err(TryRecvError::Disconnected) => None,
         }
@@ -92,7 +100,7 @@ impl Stream {
 
     /// Records how the input ended. An error before any header is the
     /// process's failure (nothing was served); later it is only logged.
-    pub fn end(&mut self, result: Result<(), String>) {
+    pub fn end(&mut self, result: Result<(), InputError>) {
         match &result {
             Ok(()) => log::info!("input ended: sending what is queued, then closing"),
             Err(e) if self.header().is_none() => self.failure = Some(e.clone()),
@@ -102,7 +110,7 @@ impl Stream {
     }
 
     /// Why the stream failed, if it did: the one-line exit reason.
-    pub fn take_failure(&mut self) -> Option<String> {
+    pub fn take_failure(&mut self) -> Option<InputError> {
         match (self.failure.take(), self.ended.take()) {
             (Some(f), _) => Some(f),
             (None, Some(Err(e))) if self.header().is_none() => Some(e),

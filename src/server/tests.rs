@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::matroska::cluster::LiveCluster;
 use crate::matroska::header::StreamHeader;
 use crate::segmenter::{segment_all, Event};
-use crate::source::{InputStats, SourceEvent};
+use crate::source::{InputError, InputStats, SourceError, SourceEvent};
 
 /// A running in-process server and the sending end of its input.
 struct Harness {
@@ -34,6 +34,7 @@ impl Harness {
         let (tx, rx) = mpsc::channel();
         let input = StreamInput {
             events: rx,
+            name: "test input".into(),
             stats: Arc::new(InputStats::default()),
         };
         let listeners = Listeners {
@@ -251,10 +252,18 @@ fn input_failing_before_any_header_is_the_exit_reason() {
     let mut srv = Harness::start(Config::default());
     let viewer = srv.request("GET", "/");
     settle();
-    srv.send(SourceEvent::End(Err("input x.webm: not Matroska".into())));
+    srv.send(SourceEvent::End(Err(InputError {
+        input: "x.webm".into(),
+        error: Arc::new(SourceError::NoStream(
+            "holds no playable Matroska/WebM stream".into(),
+        )),
+    })));
     assert!(read_all(viewer).is_empty(), "a waiting viewer is closed");
     match srv.join() {
-        Err(Error::Input(reason)) => assert_eq!(reason, "input x.webm: not Matroska"),
+        Err(Error::Input(e)) => assert_eq!(
+            e.to_string(),
+            "input x.webm: holds no playable Matroska/WebM stream"
+        ),
         other => panic!("expected the input error, got {other:?}"),
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io::{self, Read};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::http::open_http;
 
@@ -27,6 +28,29 @@ pub enum SourceError {
     Read(io::Error),
     /// The input ended before a playable stream header was read.
     NoStream(String),
+    /// The input thread went away without saying how the input ended.
+    Stopped,
+}
+
+/// A failed input, named for the one line that reports it. The error is
+/// shared so that events carrying it stay cheap to clone.
+#[derive(Debug, Clone)]
+pub struct InputError {
+    /// The input as the log names it.
+    pub input: String,
+    pub error: Arc<SourceError>,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "input {}: {}", self.input, self.error)
+    }
+}
+
+impl std::error::Error for InputError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.error)
+    }
 }
 
 impl fmt::Display for SourceError {
@@ -40,11 +64,19 @@ impl fmt::Display for SourceError {
             SourceError::Http(e) => write!(f, "HTTP input: {e}"),
             SourceError::Read(e) => write!(f, "read error: {e}"),
             SourceError::NoStream(e) => write!(f, "{e}"),
+            SourceError::Stopped => write!(f, "the input thread stopped"),
         }
     }
 }
 
-impl std::error::Error for SourceError {}
+impl std::error::Error for SourceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SourceError::Open(_, e) | SourceError::Read(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl Input {
     /// Parses the INPUT argument: `-` is stdin, `http://…` a URL, anything

@@ -19,7 +19,7 @@ use crate::segmenter::{Event, LiveCluster, Segmenter};
 use crate::time::{Nanos, Ticks};
 use pacer::Pacer;
 
-pub use input::{Input, Reader, SourceError};
+pub use input::{Input, InputError, Reader, SourceError};
 pub use stats::{InputState, InputStats};
 
 /// Read size: large enough for few syscalls, small next to a cluster.
@@ -54,7 +54,7 @@ pub enum SourceEvent {
     ClusterEnd(LiveCluster),
     /// The input ended (after the last cluster's time has passed when
     /// paced); an error when it failed.
-    End(Result<(), String>),
+    End(Result<(), InputError>),
 }
 
 /// How the input is read.
@@ -87,9 +87,10 @@ where
             let result = run(&input, reader, options, &stats, &mut emit);
             stats.set_state(InputState::Ended);
             // Logged (or printed as the exit reason) by the receiver, once.
-            emit(SourceEvent::End(
-                result.map_err(|e| format!("input {}: {e}", input.name())),
-            ));
+            emit(SourceEvent::End(result.map_err(|e| InputError {
+                input: input.name(),
+                error: Arc::new(e),
+            })));
         })
         .expect("spawning the input thread")
 }
