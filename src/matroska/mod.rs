@@ -1,6 +1,9 @@
 //! Matroska specifics on top of EBML: element IDs, the live stream header,
 //! and the cluster scan.
 
+mod block;
 pub mod cluster;
 pub mod header;
 pub mod ids;
+mod split;
+pub mod tracks;
