@@ -1,0 +1,111 @@
+//! Collecting the stream header: the header elements of a Segment (Info,
+//! Tracks, Chapters, Attachments, Tags) until its first Cluster, and what
+//! an unusable one means.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::Arc;
+
+use super::{Event, Segmenter, SegmenterError, State, MAX_HEADER_BYTES};
+use crate::ebml::{self, ElementHeader};
+use crate::matroska::cluster::TrackContext;
+use crate::matroska::header::{HeaderBuilder, HeaderError};
+use crate::matroska::ids;
+
+impl Segmenter {
+    /// Buffers Info, Tracks, Chapters, Attachments or Tags for the header.
+    pub(super) fn read_header_element(&mut self, h: ElementHeader) -> Result<bool, SegmenterError> {
+        let Some(builder) = self.builder.as_mut() else {
+            return Ok(false);
+        };
+        let total = match h.total_len() {
+            Some(t) => t,
+            None => {
+                let e = HeaderError::Element("header element", ebml::ChildError::UnknownSize);
+                return self.header_failed(e);
+            }
+        };
+        let new_size = (builder.size() as u64).saturating_add(total);
+        if new_size > MAX_HEADER_BYTES as u64 {
+            if matches!(h.id, ids::INFO | ids::TRACKS) {
+                if self.header.is_none() {
+                    return Err(SegmenterError::HeaderTooLarge(new_size));
+                }
+                log::warn!(
+                    "ignoring a new stream header of {new_size} bytes (limit {MAX_HEADER_BYTES})"
+                );
+                self.builder = None;
+                self.lose_sync();
+                return Ok(true);
+            }
+            log::warn!("dropping a {total}-byte header element (ID {:X}): header would exceed {MAX_HEADER_BYTES} bytes", h.id);
+            self.state = State::Skip(total);
+            return Ok(true);
+        }
+        let total = total as usize;
+        if self.buf.len() < total {
+            return Ok(false);
+        }
+        let element = self.buf.split_to(total).freeze();
+        let data = element.get(h.header_len..).unwrap_or(&[]);
+        let result = match h.id {
+            ids::INFO => builder.set_info(data),
+            ids::TRACKS => builder.set_tracks(element.clone(), data),
+            _ => {
+                builder.add_other(element.clone());
+                Ok(())
+            }
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) => self.header_failed(e),
+        }
+    }
+
+    /// A header element of a new stream is unusable: fatal for the first
+    /// stream (nothing can be served), skipped with its clusters for a later
+    /// one.
+    pub(super) fn header_failed(&mut self, e: HeaderError) -> Result<bool, SegmenterError> {
+        if self.header.is_none() {
+            return Err(e.into());
+        }
+        log::warn!("ignoring a new stream: {e}; skipping to the next stream header");
+        self.builder = None;
+        self.orphaned = true;
+        self.lose_sync();
+        Ok(true)
+    }
+
+    pub(super) fn start_stream(
+        &mut self,
+        builder: HeaderBuilder,
+        out: &mut Vec<Event>,
+    ) -> Result<(), HeaderError> {
+        let header = Arc::new(builder.finish()?);
+        self.ctx = TrackContext {
+            timestamp_scale: header.timestamp_scale,
+            video_track: header.video_track(),
+            default_durations: header
+                .tracks
+                .iter()
+                .filter_map(|t| Some((t.number, t.default_duration_ns?)))
+                .collect(),
+        };
+        self.last_keyframe = None;
+        self.keyframe_warned = false;
+        self.stats.headers += 1;
+        log::debug!(
+            "stream header: {} bytes, DocType {}, tracks {}",
+            header.bytes.len(),
+            header.doc_type,
+            header.describe_tracks()
+        );
+        self.header = Some(header.clone());
+        out.push(Event::Header(header));
+        Ok(())
+    }
+}
