@@ -33,6 +33,18 @@ pub const AUDIO: u32 = 0xE1;
 pub const SAMPLING_FREQUENCY: u32 = 0xB5;
 pub const CHANNELS: u32 = 0x9F;
 
+// Attachments.
+pub const ATTACHED_FILE: u32 = 0x61A7;
+pub const FILE_NAME: u32 = 0x466E;
+pub const FILE_MIME_TYPE: u32 = 0x4660;
+pub const FILE_DATA: u32 = 0x465C;
+pub const FILE_UID: u32 = 0x46AE;
+
+// SeekHead.
+pub const SEEK: u32 = 0x4DBB;
+pub const SEEK_ID: u32 = 0x53AB;
+pub const SEEK_POSITION: u32 = 0x53AC;
+
 // Cluster children.
 pub const TIMESTAMP: u32 = 0xE7;
 pub const SILENT_TRACKS: u32 = 0x5854;

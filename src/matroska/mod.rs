@@ -6,4 +6,6 @@ pub mod cluster;
 pub mod header;
 pub mod ids;
 mod split;
+#[cfg(test)]
+pub(crate) mod test_writer;
 pub mod tracks;

@@ -22,6 +22,14 @@ mod header;
 mod level1;
 mod resync;
 mod stats;
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests;
 
 use std::sync::Arc;
 
