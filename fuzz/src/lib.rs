@@ -246,8 +246,8 @@ pub struct Outcome {
 }
 
 /// Feeds `input` to a new segmenter in chunks whose sizes `next_size` gives
-/// (the last one may be shorter), then finishes. Checks the memory bound after each
-/// chunk and the shape of every event.
+/// (the last one may be shorter), then finishes. Checks the memory bound and
+/// the skip count after each chunk and the shape of every event.
 pub fn run_segmenter(input: &[u8], mut next_size: impl FnMut() -> usize) -> Outcome {
     let mut seg = Segmenter::new();
     let mut events = Vec::new();
@@ -264,6 +264,7 @@ pub fn run_segmenter(input: &[u8], mut next_size: impl FnMut() -> usize) -> Outc
             "buffered {} after a chunk of {n}",
             seg.buffered()
         );
+        check_counts(&seg);
         collect(&mut out, &mut events);
         if let Err(e) = r {
             error = Some(e);
@@ -275,9 +276,22 @@ pub fn run_segmenter(input: &[u8], mut next_size: impl FnMut() -> usize) -> Outc
             Ok(()) => assert_eq!(seg.buffered(), 0, "finish leaves nothing buffered"),
             Err(e) => error = Some(e),
         }
+        check_counts(&seg);
         collect(&mut out, &mut events);
     }
     Outcome { events, error }
+}
+
+/// Skipped bytes are bytes read: never more than the input (the declared
+/// size of an oversized cluster once counted, and overflowed with `--loop`).
+fn check_counts(seg: &Segmenter) {
+    let s = seg.stats();
+    assert!(
+        s.bytes_skipped <= s.bytes_in,
+        "bytes_skipped {} > bytes_in {}",
+        s.bytes_skipped,
+        s.bytes_in
+    );
 }
 
 fn collect(out: &mut Vec<Event>, events: &mut Vec<Out>) {

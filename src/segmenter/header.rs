@@ -43,7 +43,10 @@ impl Segmenter {
                 return Ok(true);
             }
             log::warn!("dropping a {total}-byte header element (ID {:X}): header would exceed {MAX_HEADER_BYTES} bytes", h.id);
-            self.state = State::Skip(total);
+            self.state = State::Skip {
+                left: total,
+                counted: false,
+            };
             return Ok(true);
         }
         let total = total as usize;

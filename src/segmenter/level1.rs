@@ -168,8 +168,10 @@ impl Segmenter {
                 Ok(t) if t <= MAX_CLUSTER_BYTES => Some(t),
                 _ => {
                     log::warn!("skipping a cluster of {t} bytes (limit {MAX_CLUSTER_BYTES})");
-                    self.stats.bytes_skipped += t;
-                    self.state = State::Skip(t);
+                    self.state = State::Skip {
+                        left: t,
+                        counted: true,
+                    };
                     return Ok(true);
                 }
             },
@@ -188,7 +190,10 @@ impl Segmenter {
     fn pass_over(&mut self, h: ElementHeader) {
         match h.total_len() {
             Some(t) if t <= MAX_SKIP_BYTES || self.builder.is_some() => {
-                self.state = State::Skip(t);
+                self.state = State::Skip {
+                    left: t,
+                    counted: false,
+                };
             }
             _ => self.lose_sync(),
         }

@@ -75,8 +75,10 @@ enum State {
     Segment,
     /// Expecting a child of Segment.
     Level1,
-    /// Dropping the rest of an element.
-    Skip(u64),
+    /// Dropping the rest of an element, `left` bytes. `counted`: the bytes
+    /// are lost media (an oversized cluster) and go to `bytes_skipped` as
+    /// they are consumed, never by the size the element claims.
+    Skip { left: u64, counted: bool },
     /// Reading a Cluster that starts at `buf[0]`.
     Cluster(ClusterScan),
     /// Lost sync: scanning for a Cluster or EBML header.
@@ -207,15 +209,18 @@ impl Segmenter {
             State::EbmlHeader => self.read_ebml_header(),
             State::Segment => self.read_segment(),
             State::Level1 => self.read_level1(out),
-            State::Skip(remaining) => {
-                let n = (*remaining).min(self.buf.len() as u64);
-                self.buf.advance(n as usize);
-                *remaining -= n;
-                if *remaining == 0 {
-                    self.state = State::Level1;
-                    return Ok(true);
+            State::Skip { left, counted } => {
+                let n = (*left).min(self.buf.len() as u64);
+                *left -= n;
+                let done = *left == 0;
+                if *counted {
+                    self.stats.bytes_skipped += n;
                 }
-                Ok(false)
+                self.buf.advance(n as usize);
+                if done {
+                    self.state = State::Level1;
+                }
+                Ok(done)
             }
             State::Cluster(_) => Ok(self.read_cluster(out)),
             State::Resync => Ok(self.resync()),

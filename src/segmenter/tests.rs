@@ -202,3 +202,42 @@ fn an_oversized_cluster_is_skipped_by_size_and_what_follows_is_kept() {
     assert_eq!(seg.stats().bytes_skipped, head.len() as u64 + big);
     assert_eq!(seg.stats().resyncs, 0);
 }
+
+/// Bug: the declared size of an oversized cluster was counted as skipped
+/// when skipping began, so a cluster claiming 1 TiB in a short input made
+/// `bytes_skipped` exceed `bytes_in`.
+#[test]
+fn bytes_skipped_counts_only_bytes_read_of_an_oversized_cluster() {
+    let mut seg = Segmenter::new();
+    let mut out = Vec::new();
+    seg.feed(&av_head(), &mut out).unwrap();
+    seg.feed(&av_cluster(0), &mut out).unwrap();
+    let head = cluster_head(1 << 40);
+    seg.feed(&head, &mut out).unwrap();
+    seg.feed(&[0u8; 1000], &mut out).unwrap();
+    seg.finish(&mut out).unwrap();
+    let stats = seg.stats();
+    assert_eq!(stats.bytes_skipped, head.len() as u64 + 1000);
+    assert!(stats.bytes_skipped <= stats.bytes_in);
+}
+
+/// Bug: with `--loop`, each pass over a file whose cluster claims a huge
+/// size added that size again, and a few hundred passes overflowed the
+/// counter (a panic in debug builds, a wrap in release).
+#[test]
+fn looping_over_an_oversized_cluster_keeps_bytes_skipped_within_bytes_in() {
+    let mut pass = [av_head(), av_cluster(0)].concat();
+    let head = cluster_head((1 << 56) - 2);
+    pass.extend_from_slice(&head);
+    pass.extend_from_slice(&[0u8; 10]);
+    let mut seg = Segmenter::new();
+    let mut out = Vec::new();
+    for _ in 0..300 {
+        seg.feed(&pass, &mut out).unwrap();
+        seg.finish(&mut out).unwrap();
+    }
+    let stats = seg.stats();
+    assert_eq!(stats.bytes_in, 300 * pass.len() as u64);
+    assert_eq!(stats.bytes_skipped, 300 * (head.len() as u64 + 10));
+    assert_eq!((stats.headers, stats.clusters), (300, 300));
+}
