@@ -157,7 +157,9 @@ fn scan_children(data: &[u8], scale: u64) -> Result<Scanned, ClusterError> {
 
 /// Every video keyframe after the first video block starts a new cluster,
 /// so that it is a join point. A split is skipped where a block's timestamp
-/// would not fit the 16-bit relative field after rebasing.
+/// would not fit the 16-bit relative field after rebasing, or the new
+/// cluster's Timestamp would not fit a u64 (before 0, or past 2^64 - 1):
+/// the media stays whole and in place, only that join point is lost.
 fn split_points(kept: &[Kept], ctx: &TrackContext, timestamp: u64) -> Vec<Piece> {
     let mut pieces = vec![Piece {
         first: 0,
@@ -170,13 +172,16 @@ fn split_points(kept: &[Kept], ctx: &TrackContext, timestamp: u64) -> Vec<Piece>
         if Some(b.track) != ctx.video_track {
             continue;
         }
-        if seen_video && b.keyframe && fits_after_rebase(kept.get(i..).unwrap_or(&[]), b.relative) {
-            let new_ts = (timestamp as i64).saturating_add(b.relative).max(0) as u64;
-            pieces.push(Piece {
-                first: i,
-                rebase: b.relative,
-                timestamp: new_ts,
-            });
+        let rest = kept.get(i..).unwrap_or(&[]);
+        let rebased = timestamp.checked_add_signed(b.relative);
+        if let Some(new_ts) = rebased.filter(|_| seen_video && b.keyframe) {
+            if fits_after_rebase(rest, b.relative) {
+                pieces.push(Piece {
+                    first: i,
+                    rebase: b.relative,
+                    timestamp: new_ts,
+                });
+            }
         }
         seen_video = true;
     }
@@ -370,5 +375,66 @@ mod tests {
             [ids::TIMESTAMP, ids::SIMPLE_BLOCK, ids::SIMPLE_BLOCK]
         );
         assert_eq!(moved.start.0, 5_000_000_000);
+    }
+
+    /// Relative timestamps of the blocks of a served cluster.
+    fn relatives(seg: &LiveCluster) -> Vec<i16> {
+        let h = ebml::read_element_header(&seg.bytes).unwrap().unwrap();
+        ebml::children(&seg.bytes[h.header_len..])
+            .map(|c| c.unwrap())
+            .filter(|c| c.header.id == ids::SIMPLE_BLOCK)
+            .map(|c| {
+                crate::matroska::block::read_block_header(c.data)
+                    .unwrap()
+                    .relative_timestamp
+            })
+            .collect()
+    }
+
+    /// Bug: a cluster Timestamp of 2^63 or more went through `as i64` when
+    /// the cluster was split, came out negative and was clamped to 0.
+    #[test]
+    fn a_timestamp_past_i64_keeps_its_value_when_split() {
+        let base = 1u64 << 63;
+        let mut body = Vec::new();
+        ebml::write_uint_element(&mut body, ids::TIMESTAMP, base);
+        simple_block(&mut body, 0, true);
+        simple_block(&mut body, 33, false);
+        simple_block(&mut body, 500, true);
+        simple_block(&mut body, 533, false);
+        let (_, out) = segment(&body);
+        let got: Vec<(Ticks, bool, Vec<i16>)> = out
+            .iter()
+            .map(|s| (s.timestamp, s.keyframe, relatives(s)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Ticks(base), true, vec![0, 33]),
+                (Ticks(base + 500), true, vec![0, 33]),
+            ]
+        );
+        for s in &out {
+            assert_eq!(child_ids(s)[0], ids::TIMESTAMP);
+        }
+    }
+
+    /// Where the rebased Timestamp would not fit a u64 (past its end, or
+    /// before 0), the split is not made, as where a block's relative
+    /// timestamp would not fit: the cluster is served whole, unchanged.
+    #[test]
+    fn a_split_whose_timestamp_would_not_fit_is_not_made() {
+        for (timestamp, keyframe_at) in [(u64::MAX - 100, 500i16), (10, -20)] {
+            let mut body = Vec::new();
+            ebml::write_uint_element(&mut body, ids::TIMESTAMP, timestamp);
+            simple_block(&mut body, 0, true);
+            simple_block(&mut body, keyframe_at, true);
+            simple_block(&mut body, keyframe_at + 33, false);
+            let (raw, out) = segment(&body);
+            assert_eq!(out.len(), 1, "timestamp {timestamp}");
+            assert_eq!(out[0].bytes, raw, "served as stored");
+            assert_eq!(out[0].timestamp, Ticks(timestamp));
+            assert_eq!(relatives(&out[0]), [0, keyframe_at, keyframe_at + 33]);
+        }
     }
 }
