@@ -400,3 +400,61 @@ fn ffprobe_sees_the_same_video_packets_and_keyframes() {
         Ok(())
     });
 }
+
+/// `codec_type:codec_name` of every stream ffprobe finds in `file`.
+fn ffprobe_streams(file: &Path) -> Result<Vec<String>, String> {
+    let o = run_tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name",
+            "-of",
+            "csv=p=0",
+        ],
+        file,
+    );
+    if !o.status.success() {
+        return Err(format!("ffprobe failed: {}", stderr_lines(&o).join("; ")));
+    }
+    Ok(String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let (name, kind) = l.split_once(',').unwrap_or((l, ""));
+            format!("{kind}:{name}")
+        })
+        .collect())
+}
+
+/// An FFmpeg-based reader sees the attached text file as a stream that has
+/// no packets (what kept Chromium and Firefox probing a live stream); the
+/// live header drops it, and keeps the font an ASS track needs.
+#[test]
+fn ffprobe_sees_an_attachment_stream_only_where_fonts_are_needed() {
+    if !require_tools(&["ffprobe"]) {
+        return;
+    }
+    let expect = [
+        (
+            "h264_aac_srt_attach.mkv",
+            vec!["video:h264", "audio:aac", "subtitle:subrip"],
+        ),
+        (
+            "ass_font.mkv",
+            vec!["video:h264", "audio:aac", "subtitle:ass", "attachment:ttf"],
+        ),
+    ];
+    for (name, want) in expect {
+        let input = std::fs::read(common::fixture(name)).unwrap();
+        let original = ffprobe_streams(&common::fixture(name)).unwrap();
+        assert_eq!(original.len(), 4, "{name}: {original:?}");
+        assert!(
+            original[3].starts_with("attachment:"),
+            "{name}: {original:?}"
+        );
+        let (events, _) = segment_all(&input, CHUNK).unwrap();
+        let out = TempFile::write("attach", "mkv", &concat(&events));
+        assert_eq!(ffprobe_streams(out.path()).unwrap(), want, "{name}");
+    }
+}

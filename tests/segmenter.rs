@@ -9,7 +9,9 @@ use common::{all_fixtures, demux, fixture, DemuxedFrame, Rng};
 use mkvcast::ebml;
 use mkvcast::matroska::cluster::read_block_header;
 use mkvcast::matroska::ids;
-use mkvcast::segmenter::{concat, segment_all, Event, LiveCluster, Segmenter, MAX_CLUSTER_BYTES};
+use mkvcast::segmenter::{
+    concat, segment_all, Event, LiveCluster, Segmenter, SegmenterOptions, MAX_CLUSTER_BYTES,
+};
 
 fn segments(events: &[Event]) -> Vec<&LiveCluster> {
     events
@@ -591,4 +593,85 @@ fn not_matroska_is_a_clear_error() {
     assert!(segment_all(&mp4, 4096).is_err());
     let (events, _) = segment_all(&[], 4096).unwrap();
     assert!(events.is_empty());
+}
+
+/// The level-1 elements of a live header, after its EBML header and the
+/// Segment's ID and size.
+fn header_level1(h: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    let e = ebml::read_element_header(h).unwrap().unwrap();
+    let mut pos = e.total_len().unwrap() as usize;
+    pos += ebml::read_element_header(&h[pos..])
+        .unwrap()
+        .unwrap()
+        .header_len;
+    let mut out = Vec::new();
+    while pos < h.len() {
+        let c = ebml::read_element_header(&h[pos..]).unwrap().unwrap();
+        let end = pos + c.total_len().unwrap() as usize;
+        out.push((c.id, h[pos..end].to_vec()));
+        pos = end;
+    }
+    out
+}
+
+/// Attachments stay in the live header only for ASS/SSA subtitles (the
+/// fonts they name), or when asked for: one 78-byte text file attached to
+/// an H.264 + AAC + SRT stream kept Chromium and Firefox at readyState 0.
+#[test]
+fn attachments_stay_in_the_live_header_only_for_ass_subtitles_or_when_kept() {
+    let keep = SegmenterOptions {
+        keep_attachments: true,
+    };
+    for (name, options, kept) in [
+        (
+            "h264_aac_srt_attach.mkv",
+            SegmenterOptions::default(),
+            false,
+        ),
+        ("h264_aac_srt_attach.mkv", keep, true),
+        ("ass_font.mkv", SegmenterOptions::default(), true),
+    ] {
+        let input = std::fs::read(fixture(name)).unwrap();
+        let mut seg = Segmenter::with_options(options);
+        let mut events = Vec::new();
+        seg.feed(&input, &mut events).unwrap();
+        seg.finish(&mut events).unwrap();
+        let Event::Header(h) = &events[0] else {
+            panic!("{name}: no header first")
+        };
+        let level1 = header_level1(&h.bytes);
+        let ids: Vec<u32> = level1.iter().map(|e| e.0).collect();
+        let original = level1_elements(&input);
+        let att = original
+            .iter()
+            .find(|e| e.0 == ids::ATTACHMENTS)
+            .unwrap_or_else(|| panic!("{name} has Attachments"));
+        if kept {
+            assert!(ids.contains(&ids::ATTACHMENTS), "{name}: {ids:X?}");
+            assert!(level1.contains(att), "{name}: Attachments as stored");
+            assert_eq!(h.dropped_attachments, None);
+        } else {
+            assert!(!ids.contains(&ids::ATTACHMENTS), "{name}: {ids:X?}");
+            let dropped = h.dropped_attachments.unwrap();
+            assert_eq!((dropped.files, dropped.bytes), (1, att.1.len()), "{name}");
+        }
+        assert!(ids.contains(&ids::TRACKS), "{name}");
+    }
+}
+
+/// The level-1 elements of a file with a known-size Segment.
+fn level1_elements(file: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    let e = ebml::read_element_header(file).unwrap().unwrap();
+    let mut pos = e.total_len().unwrap() as usize;
+    let seg = ebml::read_element_header(&file[pos..]).unwrap().unwrap();
+    pos += seg.header_len;
+    let end = pos + seg.size.unwrap() as usize;
+    let mut out = Vec::new();
+    while pos < end {
+        let c = ebml::read_element_header(&file[pos..]).unwrap().unwrap();
+        let next = pos + c.total_len().unwrap() as usize;
+        out.push((c.id, file[pos..next].to_vec()));
+        pos = next;
+    }
+    out
 }

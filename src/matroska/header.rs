@@ -14,6 +14,7 @@
 
 use bytes::Bytes;
 
+use super::attachments::{self, DroppedAttachments};
 use super::ids;
 use crate::ebml::{self, ChildError};
 
@@ -33,6 +34,9 @@ pub struct StreamHeader {
     /// The Tracks element as read, to tell a restarted encoder sending the
     /// same tracks from a different stream.
     pub tracks_element: Bytes,
+    /// Attachments of the input left out of `bytes` (see
+    /// [`HeaderBuilder::keep_attachments`]).
+    pub dropped_attachments: Option<DroppedAttachments>,
 }
 
 impl StreamHeader {
@@ -153,6 +157,7 @@ pub struct HeaderBuilder {
     /// Chapters, Attachments, Tags: copied unchanged.
     others: Vec<Bytes>,
     size: usize,
+    keep_attachments: bool,
 }
 
 impl HeaderBuilder {
@@ -165,6 +170,13 @@ impl HeaderBuilder {
             size: element.len(),
             ..Default::default()
         })
+    }
+
+    /// Keeps Attachments even when no track needs fonts. By default they
+    /// are dropped then: players built on FFmpeg see an attached file as a
+    /// stream that never has packets, and a live one never starts.
+    pub fn keep_attachments(&mut self, keep: bool) {
+        self.keep_attachments = keep;
     }
 
     /// Bytes the header would take so far.
@@ -194,8 +206,10 @@ impl HeaderBuilder {
     }
 
     /// The finished header, when the first Cluster arrives.
-    pub fn finish(self) -> Result<StreamHeader, HeaderError> {
+    pub fn finish(mut self) -> Result<StreamHeader, HeaderError> {
         let (tracks_element, tracks) = self.tracks.ok_or(HeaderError::NoTracks)?;
+        let dropped_attachments =
+            attachments::drop_unneeded(&mut self.others, &tracks, self.keep_attachments);
         let (info, timestamp_scale) = match self.info {
             Some(i) => i,
             None => {
@@ -220,6 +234,7 @@ impl HeaderBuilder {
             timestamp_scale,
             tracks,
             tracks_element,
+            dropped_attachments,
         })
     }
 }
@@ -263,5 +278,83 @@ mod tests {
             parse_doc_type(&data),
             Err(HeaderError::UnsupportedDocType(_))
         ));
+    }
+
+    /// A builder holding EBML header, Info, Tracks with one track of
+    /// `subtitle_codec` (besides H.264 and AAC), Tags, one 78-byte file in
+    /// Attachments, and Chapters.
+    fn builder_with_attachment(subtitle_codec: &str) -> (HeaderBuilder, Bytes) {
+        use crate::matroska::test_writer::*;
+        let ebml_el = ebml_header("matroska");
+        let h = ebml::read_element_header(&ebml_el).unwrap().unwrap();
+        let mut b = HeaderBuilder::new(&ebml_el, &ebml_el[h.header_len..]).unwrap();
+        b.set_info(&uint_el(ids::TIMESTAMP_SCALE, 1_000_000))
+            .unwrap();
+        let tracks = [
+            track(1, 1, "V_MPEG4/ISO/AVC"),
+            track(2, 2, "A_AAC"),
+            track(3, 0x11, subtitle_codec),
+        ]
+        .concat();
+        b.set_tracks(Bytes::from(el(ids::TRACKS, &tracks)), &tracks)
+            .unwrap();
+        b.add_other(Bytes::from(el(ids::TAGS, &[])));
+        let att = Bytes::from(attachments(&[("note.txt", &[b'x'; 78])]));
+        b.add_other(att.clone());
+        b.add_other(Bytes::from(el(ids::CHAPTERS, &[])));
+        (b, att)
+    }
+
+    #[test]
+    fn attachments_are_dropped_when_no_track_needs_fonts() {
+        let (b, att) = builder_with_attachment("S_TEXT/UTF8");
+        let h = b.finish().unwrap();
+        assert_eq!(
+            crate::matroska::test_writer::level1_ids(&h.bytes),
+            [ids::INFO, ids::TRACKS, ids::TAGS, ids::CHAPTERS]
+        );
+        assert_eq!(
+            h.dropped_attachments,
+            Some(DroppedAttachments {
+                files: 1,
+                bytes: att.len()
+            })
+        );
+        assert_eq!(
+            h.dropped_attachments.unwrap().to_string(),
+            format!("1 attached file, {} bytes", att.len())
+        );
+    }
+
+    #[test]
+    fn keep_attachments_keeps_them_in_place() {
+        let (mut b, att) = builder_with_attachment("S_TEXT/UTF8");
+        b.keep_attachments(true);
+        let h = b.finish().unwrap();
+        assert_eq!(
+            crate::matroska::test_writer::level1_ids(&h.bytes),
+            [
+                ids::INFO,
+                ids::TRACKS,
+                ids::TAGS,
+                ids::ATTACHMENTS,
+                ids::CHAPTERS
+            ]
+        );
+        assert!(h.bytes.windows(att.len()).any(|w| w == &att[..]));
+        assert_eq!(h.dropped_attachments, None);
+    }
+
+    #[test]
+    fn an_ass_or_ssa_track_keeps_the_attachments() {
+        for codec in ["S_TEXT/ASS", "S_TEXT/SSA"] {
+            let (b, att) = builder_with_attachment(codec);
+            let h = b.finish().unwrap();
+            assert!(
+                h.bytes.windows(att.len()).any(|w| w == &att[..]),
+                "{codec}: attachments kept"
+            );
+            assert_eq!(h.dropped_attachments, None, "{codec}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Matroska specifics on top of EBML: element IDs, the live stream header,
 //! and the cluster scan.
 
+pub mod attachments;
 mod block;
 pub mod cluster;
 pub mod header;

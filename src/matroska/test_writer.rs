@@ -58,6 +58,22 @@ pub fn av_tracks() -> Vec<u8> {
     )
 }
 
+/// Attachments holding one AttachedFile per `(name, data)`.
+pub fn attachments(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, data) in files {
+        let file = [
+            el(ids::FILE_NAME, name.as_bytes()),
+            el(ids::FILE_MIME_TYPE, b"application/octet-stream"),
+            el(ids::FILE_DATA, data),
+            uint_el(ids::FILE_UID, 7),
+        ]
+        .concat();
+        body.extend_from_slice(&el(ids::ATTACHED_FILE, &file));
+    }
+    el(ids::ATTACHMENTS, &body)
+}
+
 /// A SimpleBlock: track, relative timestamp, keyframe flag, 3 payload bytes.
 pub fn simple_block(track: u64, relative: i16, keyframe: bool) -> Vec<u8> {
     let mut b = Vec::new();
@@ -91,4 +107,21 @@ pub fn av_cluster(timestamp: u64) -> Vec<u8> {
 /// stream needs before its first Cluster.
 pub fn av_head() -> Vec<u8> {
     [ebml_header("webm"), segment_start(), info(), av_tracks()].concat()
+}
+
+/// The IDs of the level-1 elements of a live header (after its EBML header
+/// and the Segment's ID and size).
+pub fn level1_ids(header: &[u8]) -> Vec<u32> {
+    let ebml_h = ebml::read_element_header(header).unwrap().unwrap();
+    let mut pos = ebml_h.total_len().unwrap() as usize;
+    let seg = ebml::read_element_header(&header[pos..]).unwrap().unwrap();
+    assert_eq!(seg.id, ids::SEGMENT);
+    pos += seg.header_len;
+    let mut out = Vec::new();
+    while pos < header.len() {
+        let h = ebml::read_element_header(&header[pos..]).unwrap().unwrap();
+        out.push(h.id);
+        pos += h.total_len().unwrap() as usize;
+    }
+    out
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::{Event, Segmenter, SegmenterError, State, MAX_HEADER_BYTES};
 use crate::ebml::{self, ElementHeader};
 use crate::matroska::cluster::TrackContext;
-use crate::matroska::header::{HeaderBuilder, HeaderError};
+use crate::matroska::header::{HeaderBuilder, HeaderError, StreamHeader};
 use crate::matroska::ids;
 
 impl Segmenter {
@@ -107,8 +107,27 @@ impl Segmenter {
             header.doc_type,
             header.describe_tracks()
         );
+        self.log_dropped_attachments(&header);
         self.header = Some(header.clone());
         out.push(Event::Header(header));
         Ok(())
+    }
+
+    /// One line per input, not one per `--loop` pass: said again only when
+    /// the tracks or the attachments change.
+    fn log_dropped_attachments(&self, header: &StreamHeader) {
+        let Some(dropped) = header.dropped_attachments else {
+            return;
+        };
+        let said = self.header.as_ref().is_some_and(|h| {
+            h.same_tracks(header) && h.dropped_attachments == header.dropped_attachments
+        });
+        if !said {
+            log::info!(
+                "live header: dropped Attachments ({dropped}): no S_TEXT/ASS or S_TEXT/SSA \
+                 track needs fonts, and FFmpeg-based players (Chromium, Firefox) wait for \
+                 packets of attachment streams that never come; --keep-attachments keeps them"
+            );
+        }
     }
 }

@@ -55,7 +55,8 @@ impl Segmenter {
         }
         let element = self.buf.split_to(total);
         match HeaderBuilder::new(&element, element.get(h.header_len..).unwrap_or(&[])) {
-            Ok(b) => {
+            Ok(mut b) => {
+                b.keep_attachments(self.options.keep_attachments);
                 self.flush_skip_log("before the EBML header");
                 self.seen_ebml = true;
                 self.orphaned = false;

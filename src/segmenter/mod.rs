@@ -20,6 +20,7 @@ mod cluster;
 mod error;
 mod header;
 mod level1;
+mod options;
 mod resync;
 mod stats;
 #[cfg(test)]
@@ -41,6 +42,7 @@ use crate::time::Nanos;
 
 pub use crate::matroska::cluster::LiveCluster;
 pub use error::SegmenterError;
+pub use options::SegmenterOptions;
 pub use stats::Stats;
 
 /// Largest Cluster kept in memory; a larger one is skipped.
@@ -121,6 +123,7 @@ pub struct Segmenter {
     last_keyframe: Option<Nanos>,
     keyframe_warned: bool,
     scratch: Vec<LiveCluster>,
+    options: SegmenterOptions,
 }
 
 impl Default for Segmenter {
@@ -130,7 +133,12 @@ impl Default for Segmenter {
 }
 
 impl Segmenter {
+    /// A segmenter with the default [`SegmenterOptions`].
     pub fn new() -> Self {
+        Self::with_options(SegmenterOptions::default())
+    }
+
+    pub fn with_options(options: SegmenterOptions) -> Self {
         Segmenter {
             buf: BytesMut::with_capacity(64 << 10),
             state: State::EbmlHeader,
@@ -144,6 +152,7 @@ impl Segmenter {
             last_keyframe: None,
             keyframe_warned: false,
             scratch: Vec::new(),
+            options,
         }
     }
 

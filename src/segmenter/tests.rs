@@ -241,3 +241,50 @@ fn looping_over_an_oversized_cluster_keeps_bytes_skipped_within_bytes_in() {
     assert_eq!(stats.bytes_skipped, 300 * (head.len() as u64 + 10));
     assert_eq!((stats.headers, stats.clusters), (300, 300));
 }
+
+/// EBML header, Segment, Info, Tracks with a subtitle track of `codec`,
+/// Attachments with one file, a cluster.
+fn stream_with_attachment(codec: &str) -> Vec<u8> {
+    let tracks = el(
+        ids::TRACKS,
+        &[track(1, 1, "V_VP8"), track(3, 0x11, codec)].concat(),
+    );
+    [
+        ebml_header("matroska"),
+        segment_start(),
+        info(),
+        tracks,
+        attachments(&[("note.txt", &[b'n'; 78])]),
+        av_cluster(0),
+    ]
+    .concat()
+}
+
+fn header_ids(seg: &mut Segmenter, input: &[u8]) -> Vec<u32> {
+    let mut out = Vec::new();
+    seg.feed(input, &mut out).unwrap();
+    seg.finish(&mut out).unwrap();
+    let Some(Event::Header(h)) = out.first() else {
+        panic!("no header first")
+    };
+    level1_ids(&h.bytes)
+}
+
+#[test]
+fn attachments_reach_the_live_header_only_for_ass_or_when_kept() {
+    let srt = stream_with_attachment("S_TEXT/UTF8");
+    let ass = stream_with_attachment("S_TEXT/ASS");
+    let keep = SegmenterOptions {
+        keep_attachments: true,
+    };
+    let with = vec![ids::INFO, ids::TRACKS, ids::ATTACHMENTS];
+    assert_eq!(header_ids(&mut Segmenter::new(), &srt), with[..2]);
+    assert_eq!(header_ids(&mut Segmenter::with_options(keep), &srt), with);
+    assert_eq!(header_ids(&mut Segmenter::new(), &ass), with);
+    assert_eq!(
+        SegmenterOptions::default(),
+        SegmenterOptions {
+            keep_attachments: false
+        }
+    );
+}
