@@ -10,7 +10,8 @@ use mkvcast::ebml;
 use mkvcast::matroska::cluster::read_block_header;
 use mkvcast::matroska::ids;
 use mkvcast::segmenter::{
-    concat, segment_all, Event, LiveCluster, Segmenter, SegmenterOptions, MAX_CLUSTER_BYTES,
+    concat, prefetch_file, segment_all, Event, LiveCluster, Segmenter, SegmenterOptions,
+    MAX_CLUSTER_BYTES,
 };
 
 fn segments(events: &[Event]) -> Vec<&LiveCluster> {
@@ -674,4 +675,64 @@ fn level1_elements(file: &[u8]) -> Vec<(u32, Vec<u8>)> {
         pos = next;
     }
     out
+}
+
+/// A file whose Tracks and Attachments come after its first Cluster
+/// (mkvpropedit moved them; ffmpeg and mkvinfo find them through the
+/// SeekHead). Read as a stream (a pipe) it has no Tracks in time, and that
+/// stays a clear error; read ahead through its SeekHead, as the source does
+/// for a regular file, it streams the very clusters of the file it was
+/// made from.
+#[test]
+fn tracks_after_the_first_cluster_are_found_through_the_seekhead() {
+    let path = fixture("seekhead/tracks_after_cluster.mkv");
+    let input = std::fs::read(&path).unwrap();
+    let err = segment_all(&input, 4096).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no Tracks element before the first Cluster"),
+        "{err}"
+    );
+
+    let mut file = std::fs::File::open(&path).unwrap();
+    let prefetched = prefetch_file(&mut file);
+    assert_eq!(
+        prefetched.ids(),
+        [ids::INFO, ids::TRACKS, ids::TAGS, ids::ATTACHMENTS]
+    );
+    let mut seg = Segmenter::new();
+    seg.preload(prefetched);
+    let mut events = Vec::new();
+    // From where prefetch_file left the file: its start.
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        seg.feed(&buf[..n], &mut events).unwrap();
+    }
+    seg.finish(&mut events).unwrap();
+    let Event::Header(h) = &events[0] else {
+        panic!("no header first")
+    };
+    let stored = level1_elements(&input);
+    let tracks = stored.iter().find(|e| e.0 == ids::TRACKS).unwrap();
+    assert_eq!(h.tracks_element.to_vec(), tracks.1);
+    assert_eq!(h.describe_tracks(), "H.264 320x240 + AAC + text");
+    let ids: Vec<u32> = header_level1(&h.bytes).iter().map(|e| e.0).collect();
+    assert_eq!(
+        ids,
+        [ids::INFO, ids::TRACKS, ids::TAGS],
+        "SRT: no Attachments"
+    );
+    assert_eq!(h.dropped_attachments.map(|d| d.files), Some(1));
+
+    let original = std::fs::read(fixture("h264_aac_srt.mkv")).unwrap();
+    let (want, _) = segment_all(&original, 4096).unwrap();
+    let got: Vec<&[u8]> = segments(&events).iter().map(|s| &s.bytes[..]).collect();
+    let want: Vec<&[u8]> = segments(&want).iter().map(|s| &s.bytes[..]).collect();
+    assert_eq!(got.len(), 6);
+    assert!(got == want, "clusters differ from h264_aac_srt.mkv's");
+    assert_eq!(seg.stats().bytes_skipped, 0);
 }

@@ -205,6 +205,38 @@ impl HeaderBuilder {
         self.others.push(element);
     }
 
+    /// Any whole header element (Info, Tracks, Chapters, Attachments or
+    /// Tags), by its ID; another ID is ignored.
+    pub fn add_element(&mut self, element: Bytes) -> Result<(), HeaderError> {
+        let h = match ebml::read_element_header(&element) {
+            Ok(Some(h)) => h,
+            Ok(None) => return Err(HeaderError::Element("header element", ChildError::Overrun)),
+            Err(e) => return Err(HeaderError::Element("header element", ChildError::Ebml(e))),
+        };
+        let data = element.get(h.header_len..).unwrap_or(&[]);
+        match h.id {
+            ids::INFO => self.set_info(data),
+            ids::TRACKS => self.set_tracks(element.clone(), data),
+            ids::CHAPTERS | ids::ATTACHMENTS | ids::TAGS => {
+                self.add_other(element);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether an element with this ID was added.
+    pub fn has(&self, id: u32) -> bool {
+        match id {
+            ids::INFO => self.info.is_some(),
+            ids::TRACKS => self.tracks.is_some(),
+            _ => self
+                .others
+                .iter()
+                .any(|e| matches!(ebml::read_id(e), Ok(Some((i, _))) if i == id)),
+        }
+    }
+
     /// The finished header, when the first Cluster arrives.
     pub fn finish(mut self) -> Result<StreamHeader, HeaderError> {
         let (tracks_element, tracks) = self.tracks.ok_or(HeaderError::NoTracks)?;

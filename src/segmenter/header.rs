@@ -54,16 +54,7 @@ impl Segmenter {
             return Ok(false);
         }
         let element = self.buf.split_to(total).freeze();
-        let data = element.get(h.header_len..).unwrap_or(&[]);
-        let result = match h.id {
-            ids::INFO => builder.set_info(data),
-            ids::TRACKS => builder.set_tracks(element.clone(), data),
-            _ => {
-                builder.add_other(element.clone());
-                Ok(())
-            }
-        };
-        match result {
+        match builder.add_element(element) {
             Ok(()) => Ok(true),
             Err(e) => self.header_failed(e),
         }
@@ -85,9 +76,12 @@ impl Segmenter {
 
     pub(super) fn start_stream(
         &mut self,
-        builder: HeaderBuilder,
+        mut builder: HeaderBuilder,
         out: &mut Vec<Event>,
     ) -> Result<(), HeaderError> {
+        if self.use_preloaded {
+            self.add_preloaded(&mut builder)?;
+        }
         let header = Arc::new(builder.finish()?);
         self.ctx = TrackContext {
             timestamp_scale: header.timestamp_scale,
@@ -129,5 +123,38 @@ impl Segmenter {
                  packets of attachment streams that never come; --keep-attachments keeps them"
             );
         }
+    }
+
+    /// Adds each preloaded element whose kind the stream did not bring
+    /// before its first Cluster.
+    fn add_preloaded(&self, builder: &mut HeaderBuilder) -> Result<(), HeaderError> {
+        for element in &self.preloaded.elements {
+            let Ok(Some((id, _))) = ebml::read_id(element) else {
+                continue;
+            };
+            if builder.has(id) {
+                continue;
+            }
+            if builder.size().saturating_add(element.len()) > MAX_HEADER_BYTES {
+                log::warn!(
+                    "leaving out the {}-byte element {id:X} found through the SeekHead: header would exceed {MAX_HEADER_BYTES} bytes",
+                    element.len()
+                );
+                continue;
+            }
+            builder.add_element(element.clone())?;
+            // Said once, not again on every `--loop` pass.
+            let level = if self.stats.headers == 0 {
+                log::Level::Info
+            } else {
+                log::Level::Debug
+            };
+            log::log!(
+                level,
+                "element {id:X} ({} bytes) comes after the first Cluster: using it as found through the SeekHead",
+                element.len()
+            );
+        }
+        Ok(())
     }
 }

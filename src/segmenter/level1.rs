@@ -54,6 +54,7 @@ impl Segmenter {
             return Ok(false);
         }
         let element = self.buf.split_to(total);
+        self.use_preloaded = std::mem::replace(&mut self.input_start, false);
         match HeaderBuilder::new(&element, element.get(h.header_len..).unwrap_or(&[])) {
             Ok(mut b) => {
                 b.keep_attachments(self.options.keep_attachments);

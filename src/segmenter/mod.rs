@@ -21,7 +21,16 @@ mod error;
 mod header;
 mod level1;
 mod options;
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod preload_tests;
 mod resync;
+mod seekhead;
 mod stats;
 #[cfg(test)]
 #[allow(
@@ -43,6 +52,7 @@ use crate::time::Nanos;
 pub use crate::matroska::cluster::LiveCluster;
 pub use error::SegmenterError;
 pub use options::SegmenterOptions;
+pub use seekhead::{prefetch_file, prefetch_header, PrefetchError, PrefetchedHeader};
 pub use stats::Stats;
 
 /// Largest Cluster kept in memory; a larger one is skipped.
@@ -124,6 +134,15 @@ pub struct Segmenter {
     keyframe_warned: bool,
     scratch: Vec<LiveCluster>,
     options: SegmenterOptions,
+    /// Header elements read ahead through the SeekHead (see [`preload`]).
+    ///
+    /// [`preload`]: Segmenter::preload
+    preloaded: PrefetchedHeader,
+    /// No EBML header read since the input (re)started: the next stream is
+    /// the one the preloaded elements belong to.
+    input_start: bool,
+    /// The current stream is that one.
+    use_preloaded: bool,
 }
 
 impl Default for Segmenter {
@@ -153,7 +172,22 @@ impl Segmenter {
             keyframe_warned: false,
             scratch: Vec::new(),
             options,
+            preloaded: PrefetchedHeader::default(),
+            input_start: true,
+            use_preloaded: false,
         }
+    }
+
+    /// Header elements of the input read ahead by [`prefetch_header`] (a
+    /// file whose Tracks or Attachments come after its first Cluster). At
+    /// the first Cluster of the input's first stream, each kind of element
+    /// that stream did not bring itself is taken from here; the stream's own
+    /// win. They apply again after [`finish`] (a `--loop` pass over the same
+    /// file), never to a later stream in the same pass (another file).
+    ///
+    /// [`finish`]: Segmenter::finish
+    pub fn preload(&mut self, header: PrefetchedHeader) {
+        self.preloaded = header;
     }
 
     pub fn stats(&self) -> &Stats {
@@ -204,6 +238,7 @@ impl Segmenter {
             self.buf.clear();
         }
         self.state = State::EbmlHeader;
+        self.input_start = true;
         Ok(())
     }
 
