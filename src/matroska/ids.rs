@@ -71,6 +71,21 @@ pub const TRACK_TYPE_AUDIO: u64 = 2;
 /// Default TimestampScale: timestamps count milliseconds.
 pub const DEFAULT_TIMESTAMP_SCALE: u64 = 1_000_000;
 
+/// The specification's name of a level-1 element, for logs.
+pub fn level1_name(id: u32) -> &'static str {
+    match id {
+        SEEK_HEAD => "SeekHead",
+        INFO => "Info",
+        TRACKS => "Tracks",
+        CHAPTERS => "Chapters",
+        ATTACHMENTS => "Attachments",
+        TAGS => "Tags",
+        CUES => "Cues",
+        CLUSTER => "Cluster",
+        _ => "element",
+    }
+}
+
 /// Elements that can only be children of Segment (plus a new EBML header):
 /// meeting one ends an unknown-size Cluster.
 pub fn ends_cluster(id: u32) -> bool {

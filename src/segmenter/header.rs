@@ -137,8 +137,9 @@ impl Segmenter {
             }
             if builder.size().saturating_add(element.len()) > MAX_HEADER_BYTES {
                 log::warn!(
-                    "leaving out the {}-byte element {id:X} found through the SeekHead: header would exceed {MAX_HEADER_BYTES} bytes",
-                    element.len()
+                    "leaving out the {}-byte {} found through the SeekHead: header would exceed {MAX_HEADER_BYTES} bytes",
+                    element.len(),
+                    ids::level1_name(id)
                 );
                 continue;
             }
@@ -151,7 +152,8 @@ impl Segmenter {
             };
             log::log!(
                 level,
-                "element {id:X} ({} bytes) comes after the first Cluster: using it as found through the SeekHead",
+                "{} ({} bytes) comes after the first Cluster: using it as found through the SeekHead",
+                ids::level1_name(id),
                 element.len()
             );
         }

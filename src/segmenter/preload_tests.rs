@@ -197,3 +197,22 @@ fn prefetch_file_reads_only_regular_files() {
     assert_eq!(got.ids(), [ids::INFO, ids::TRACKS]);
     assert_eq!(f.stream_position().unwrap(), 0);
 }
+
+#[test]
+fn prefetch_keeps_to_the_header_limit() {
+    let huge = |id| el(id, &vec![0u8; MAX_HEADER_BYTES + 1]);
+    // Attachments over the limit are left out, as they are from a stream.
+    let input = file(&[info()], &[srt_tracks(), huge(ids::ATTACHMENTS)]);
+    assert_eq!(prefetch(&input).unwrap().ids(), [ids::INFO, ids::TRACKS]);
+    // Tracks over it cannot be left out: the header would be unusable.
+    let input = file(&[info()], &[huge(ids::TRACKS)]);
+    let err = prefetch_header(&mut Cursor::new(&input)).unwrap_err();
+    assert!(
+        matches!(err, PrefetchError::TooLarge { id: ids::TRACKS, bytes } if bytes > MAX_HEADER_BYTES as u64),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("the Tracks its SeekHead names"),
+        "{err}"
+    );
+}

@@ -74,8 +74,9 @@ impl fmt::Display for PrefetchError {
             PrefetchError::Io(e) => write!(f, "reading the elements its SeekHead names: {e}"),
             PrefetchError::TooLarge { id, bytes } => write!(
                 f,
-                "element {id:X} named by its SeekHead takes {bytes} bytes, over the \
-                 {MAX_HEADER_BYTES}-byte header limit"
+                "the {} its SeekHead names takes {bytes} bytes, over the \
+                 {MAX_HEADER_BYTES}-byte header limit",
+                ids::level1_name(*id)
             ),
         }
     }
@@ -112,7 +113,8 @@ pub fn prefetch_file(file: &mut std::fs::File) -> PrefetchedHeader {
     }
     match prefetch_header(file) {
         Ok(Some(h)) => {
-            log::debug!("read ahead through the SeekHead: elements {:X?}", h.ids());
+            let names: Vec<&str> = h.ids().into_iter().map(ids::level1_name).collect();
+            log::debug!("read ahead through the SeekHead: {}", names.join(", "));
             h
         }
         Ok(None) => PrefetchedHeader::default(),
@@ -169,14 +171,16 @@ fn read_elements<R: Read + Seek>(
     for &(id, at) in seeks {
         let Some(h) = header_at(r, at)? else { continue };
         let Some(total) = h.total_len().filter(|_| h.id == id) else {
-            log::warn!("input: the SeekHead names element {id:X} at {at}, but it is not there");
+            let name = ids::level1_name(id);
+            log::warn!("input: the SeekHead names a {name} at byte {at}, but it is not there");
             continue;
         };
         if total > budget {
             if matches!(id, ids::INFO | ids::TRACKS) {
                 return Err(PrefetchError::TooLarge { id, bytes: total });
             }
-            log::warn!("input: leaving out the {total}-byte element {id:X} the SeekHead names: the header would exceed {MAX_HEADER_BYTES} bytes");
+            let name = ids::level1_name(id);
+            log::warn!("input: leaving out the {total}-byte {name} the SeekHead names: the header would exceed {MAX_HEADER_BYTES} bytes");
             continue;
         }
         budget -= total;
