@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::matroska::header::StreamHeader;
-use crate::segmenter::{Event, LiveCluster, Segmenter};
+use crate::segmenter::{prefetch_file, Event, LiveCluster, Segmenter};
 use crate::time::{Nanos, Ticks};
 
 /// Read size: large enough for few syscalls, small next to a cluster.
@@ -468,6 +468,9 @@ fn run<F: FnMut(SourceEvent)>(
     emit: &mut F,
 ) -> Result<(), SourceError> {
     let mut segmenter = Segmenter::new();
+    if let Reader::File(f) = &mut reader {
+        segmenter.preload(prefetch_file(f));
+    }
     let mut continuity = Continuity::default();
     let mut pacer = Pacer::default();
     let mut events = Vec::new();
