@@ -1,5 +1,11 @@
 //! Element IDs (RFC 9559), named as in the Matroska specification, with the
 //! length marker bits kept as stored.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub const EBML: u32 = 0x1A45_DFA3;
 pub const DOC_TYPE: u32 = 0x4282;
