@@ -78,6 +78,12 @@ struct Args {
     #[argh(option, default = "5000")]
     drain_timeout_ms: u64,
 
+    /// keep Attachments (fonts, cover art) in the live stream even when no
+    /// ASS/SSA subtitle track needs them; browsers may then not start a
+    /// live stream (default: dropped, with a log line)
+    #[argh(switch)]
+    keep_attachments: bool,
+
     /// print the version and exit
     #[argh(switch, short = 'V')]
     version: bool,
@@ -258,6 +264,7 @@ fn run(args: Args) -> Result<(), Error> {
         pace: !args.no_pace,
         looping: args.looping,
         reconnect_timeout: Duration::from_millis(args.reconnect_timeout_ms),
+        keep_attachments: args.keep_attachments,
     };
     let input_waker = waker.clone();
     let input_name = display_name(&input);

@@ -5,6 +5,12 @@
 //! header and everything the wall clock is compared with are nanoseconds.
 //! Mixing the two is the classic bug of a Matroska reader, so neither is a
 //! bare `u64` where it crosses a module boundary (as in Symphonia's reader).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::fmt;
 use std::time::Duration;

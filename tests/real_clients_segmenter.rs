@@ -20,7 +20,7 @@ use common::real::{require_tools, run_tool, TempFile};
 use mkvcast::ebml;
 use mkvcast::matroska::cluster::read_block_header;
 use mkvcast::matroska::ids;
-use mkvcast::segmenter::{concat, segment_all, Event, LiveCluster};
+use mkvcast::segmenter::{concat, prefetch_file, segment_all, Event, LiveCluster, Segmenter};
 
 /// Chunk size the fixtures are fed to the segmenter in.
 const CHUNK: usize = 64 << 10;
@@ -399,4 +399,131 @@ fn ffprobe_sees_the_same_video_packets_and_keyframes() {
         }
         Ok(())
     });
+}
+
+/// `codec_type:codec_name` of every stream ffprobe finds in `file`.
+fn ffprobe_streams(file: &Path) -> Result<Vec<String>, String> {
+    let o = run_tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name",
+            "-of",
+            "csv=p=0",
+        ],
+        file,
+    );
+    if !o.status.success() {
+        return Err(format!("ffprobe failed: {}", stderr_lines(&o).join("; ")));
+    }
+    Ok(String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let (name, kind) = l.split_once(',').unwrap_or((l, ""));
+            format!("{kind}:{name}")
+        })
+        .collect())
+}
+
+/// An FFmpeg-based reader sees the attached text file as a stream that has
+/// no packets (what kept Chromium and Firefox probing a live stream); the
+/// live header drops it, and keeps the font an ASS track needs.
+#[test]
+fn ffprobe_sees_an_attachment_stream_only_where_fonts_are_needed() {
+    if !require_tools(&["ffprobe"]) {
+        return;
+    }
+    let expect = [
+        (
+            "h264_aac_srt_attach.mkv",
+            vec!["video:h264", "audio:aac", "subtitle:subrip"],
+        ),
+        (
+            "ass_font.mkv",
+            vec!["video:h264", "audio:aac", "subtitle:ass", "attachment:ttf"],
+        ),
+    ];
+    for (name, want) in expect {
+        let input = std::fs::read(common::fixture(name)).unwrap();
+        let original = ffprobe_streams(&common::fixture(name)).unwrap();
+        assert_eq!(original.len(), 4, "{name}: {original:?}");
+        assert!(
+            original[3].starts_with("attachment:"),
+            "{name}: {original:?}"
+        );
+        let (events, _) = segment_all(&input, CHUNK).unwrap();
+        let out = TempFile::write("attach", "mkv", &concat(&events));
+        assert_eq!(ffprobe_streams(out.path()).unwrap(), want, "{name}");
+    }
+}
+
+/// `codec_type,frames` for each stream, from decoding every frame.
+fn ffprobe_frame_counts(file: &Path) -> Vec<String> {
+    let o = run_tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_type,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ],
+        file,
+    );
+    assert!(o.status.success(), "ffprobe: {:?}", stderr_lines(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// The live stream of a regular file whose Tracks and Attachments come
+/// after its Clusters, read ahead through the SeekHead as the source does.
+fn live_stream_of_file(path: &Path) -> Vec<u8> {
+    let mut file = std::fs::File::open(path).unwrap();
+    let mut seg = Segmenter::new();
+    seg.preload(prefetch_file(&mut file));
+    let mut input = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut input).unwrap();
+    let mut events = Vec::new();
+    for chunk in input.chunks(CHUNK) {
+        seg.feed(chunk, &mut events).unwrap();
+    }
+    seg.finish(&mut events).unwrap();
+    concat(&events).to_vec()
+}
+
+/// ffprobe and mkvinfo read a file whose Tracks and Attachments come after
+/// its Clusters (they follow its SeekHead), and its live stream plays:
+/// ffmpeg decodes it without an error, to the same frames.
+#[test]
+fn tracks_after_the_clusters_the_tools_read_it_and_its_live_stream_plays() {
+    if !require_tools(&["ffmpeg", "ffprobe", "mkvinfo"]) {
+        return;
+    }
+    let original = common::fixture("seekhead/tracks_after_cluster.mkv");
+    let frames = ffprobe_frame_counts(&original);
+    assert_eq!(
+        frames,
+        ["video,150", "audio,283", "subtitle,4", "attachment,N/A"]
+    );
+    let info = run_tool("mkvinfo", &["-v"], &original);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(info.status.success(), "mkvinfo: {text}");
+    for codec in ["V_MPEG4/ISO/AVC", "A_AAC", "S_TEXT/UTF8"] {
+        assert!(text.contains(codec), "mkvinfo finds no {codec}");
+    }
+
+    let live = TempFile::write("tracks-after", "mkv", &live_stream_of_file(&original));
+    let (ok, errors) = ffmpeg_decode(live.path());
+    assert!(ok && errors.is_empty(), "ffmpeg: {errors:?}");
+    // The attachment is left out (SRT needs no fonts); every frame is there.
+    assert_eq!(ffprobe_frame_counts(live.path()), frames[..3]);
+    let o = run_tool("mkvinfo", &[], live.path());
+    assert!(o.status.success(), "mkvinfo on the live stream failed");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("S_TEXT/UTF8"));
 }

@@ -9,7 +9,10 @@ use common::{all_fixtures, demux, fixture, DemuxedFrame, Rng};
 use mkvcast::ebml;
 use mkvcast::matroska::cluster::read_block_header;
 use mkvcast::matroska::ids;
-use mkvcast::segmenter::{concat, segment_all, Event, LiveCluster, Segmenter, MAX_CLUSTER_BYTES};
+use mkvcast::segmenter::{
+    concat, prefetch_file, segment_all, Event, LiveCluster, Segmenter, SegmenterOptions,
+    MAX_CLUSTER_BYTES,
+};
 
 fn segments(events: &[Event]) -> Vec<&LiveCluster> {
     events
@@ -591,4 +594,145 @@ fn not_matroska_is_a_clear_error() {
     assert!(segment_all(&mp4, 4096).is_err());
     let (events, _) = segment_all(&[], 4096).unwrap();
     assert!(events.is_empty());
+}
+
+/// The level-1 elements of a live header, after its EBML header and the
+/// Segment's ID and size.
+fn header_level1(h: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    let e = ebml::read_element_header(h).unwrap().unwrap();
+    let mut pos = e.total_len().unwrap() as usize;
+    pos += ebml::read_element_header(&h[pos..])
+        .unwrap()
+        .unwrap()
+        .header_len;
+    let mut out = Vec::new();
+    while pos < h.len() {
+        let c = ebml::read_element_header(&h[pos..]).unwrap().unwrap();
+        let end = pos + c.total_len().unwrap() as usize;
+        out.push((c.id, h[pos..end].to_vec()));
+        pos = end;
+    }
+    out
+}
+
+/// Attachments stay in the live header only for ASS/SSA subtitles (the
+/// fonts they name), or when asked for: one 78-byte text file attached to
+/// an H.264 + AAC + SRT stream kept Chromium and Firefox at readyState 0.
+#[test]
+fn attachments_stay_in_the_live_header_only_for_ass_subtitles_or_when_kept() {
+    let keep = SegmenterOptions {
+        keep_attachments: true,
+    };
+    for (name, options, kept) in [
+        (
+            "h264_aac_srt_attach.mkv",
+            SegmenterOptions::default(),
+            false,
+        ),
+        ("h264_aac_srt_attach.mkv", keep, true),
+        ("ass_font.mkv", SegmenterOptions::default(), true),
+    ] {
+        let input = std::fs::read(fixture(name)).unwrap();
+        let mut seg = Segmenter::with_options(options);
+        let mut events = Vec::new();
+        seg.feed(&input, &mut events).unwrap();
+        seg.finish(&mut events).unwrap();
+        let Event::Header(h) = &events[0] else {
+            panic!("{name}: no header first")
+        };
+        let level1 = header_level1(&h.bytes);
+        let ids: Vec<u32> = level1.iter().map(|e| e.0).collect();
+        let original = level1_elements(&input);
+        let att = original
+            .iter()
+            .find(|e| e.0 == ids::ATTACHMENTS)
+            .unwrap_or_else(|| panic!("{name} has Attachments"));
+        if kept {
+            assert!(ids.contains(&ids::ATTACHMENTS), "{name}: {ids:X?}");
+            assert!(level1.contains(att), "{name}: Attachments as stored");
+            assert_eq!(h.dropped_attachments, None);
+        } else {
+            assert!(!ids.contains(&ids::ATTACHMENTS), "{name}: {ids:X?}");
+            let dropped = h.dropped_attachments.unwrap();
+            assert_eq!((dropped.files, dropped.bytes), (1, att.1.len()), "{name}");
+        }
+        assert!(ids.contains(&ids::TRACKS), "{name}");
+    }
+}
+
+/// The level-1 elements of a file with a known-size Segment.
+fn level1_elements(file: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    let e = ebml::read_element_header(file).unwrap().unwrap();
+    let mut pos = e.total_len().unwrap() as usize;
+    let seg = ebml::read_element_header(&file[pos..]).unwrap().unwrap();
+    pos += seg.header_len;
+    let end = pos + seg.size.unwrap() as usize;
+    let mut out = Vec::new();
+    while pos < end {
+        let c = ebml::read_element_header(&file[pos..]).unwrap().unwrap();
+        let next = pos + c.total_len().unwrap() as usize;
+        out.push((c.id, file[pos..next].to_vec()));
+        pos = next;
+    }
+    out
+}
+
+/// A file whose Tracks and Attachments come after its first Cluster
+/// (mkvpropedit moved them; ffmpeg and mkvinfo find them through the
+/// SeekHead). Read as a stream (a pipe) it has no Tracks in time, and that
+/// stays a clear error; read ahead through its SeekHead, as the source does
+/// for a regular file, it streams the very clusters of the file it was
+/// made from.
+#[test]
+fn tracks_after_the_first_cluster_are_found_through_the_seekhead() {
+    let path = fixture("seekhead/tracks_after_cluster.mkv");
+    let input = std::fs::read(&path).unwrap();
+    let err = segment_all(&input, 4096).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no Tracks element before the first Cluster"),
+        "{err}"
+    );
+
+    let mut file = std::fs::File::open(&path).unwrap();
+    let prefetched = prefetch_file(&mut file);
+    assert_eq!(
+        prefetched.ids(),
+        [ids::INFO, ids::TRACKS, ids::TAGS, ids::ATTACHMENTS]
+    );
+    let mut seg = Segmenter::new();
+    seg.preload(prefetched);
+    let mut events = Vec::new();
+    // From where prefetch_file left the file: its start.
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        seg.feed(&buf[..n], &mut events).unwrap();
+    }
+    seg.finish(&mut events).unwrap();
+    let Event::Header(h) = &events[0] else {
+        panic!("no header first")
+    };
+    let stored = level1_elements(&input);
+    let tracks = stored.iter().find(|e| e.0 == ids::TRACKS).unwrap();
+    assert_eq!(h.tracks_element.to_vec(), tracks.1);
+    assert_eq!(h.describe_tracks(), "H.264 320x240 + AAC + text");
+    let ids: Vec<u32> = header_level1(&h.bytes).iter().map(|e| e.0).collect();
+    assert_eq!(
+        ids,
+        [ids::INFO, ids::TRACKS, ids::TAGS],
+        "SRT: no Attachments"
+    );
+    assert_eq!(h.dropped_attachments.map(|d| d.files), Some(1));
+
+    let original = std::fs::read(fixture("h264_aac_srt.mkv")).unwrap();
+    let (want, _) = segment_all(&original, 4096).unwrap();
+    let got: Vec<&[u8]> = segments(&events).iter().map(|s| &s.bytes[..]).collect();
+    let want: Vec<&[u8]> = segments(&want).iter().map(|s| &s.bytes[..]).collect();
+    assert_eq!(got.len(), 6);
+    assert!(got == want, "clusters differ from h264_aac_srt.mkv's");
+    assert_eq!(seg.stats().bytes_skipped, 0);
 }

@@ -31,8 +31,16 @@ pub fn check_ebml(data: &[u8]) {
 
     let mut visits = 0;
     walk_children(data, 0, &mut visits);
+    check_header_parsers(data);
+    if let Some(b) = cluster::read_block_header(data) {
+        assert!(b.timestamp_offset + 3 <= data.len());
+        assert!(b.timestamp_offset <= 8);
+    }
+    check_cluster_rewrite(data);
+}
 
-    // The header element parsers take a master element's data.
+/// The header element parsers, on `data` as a master element's data.
+fn check_header_parsers(data: &[u8]) {
     let _ = header::parse_doc_type(data);
     if let Ok((info, scale)) = header::rewrite_info(data) {
         assert!(scale > 0, "TimestampScale 0 must become the default");
@@ -51,13 +59,11 @@ pub fn check_ebml(data: &[u8]) {
         }
     }
     let _ = header::parse_tracks(data);
-    if let Some(b) = cluster::read_block_header(data) {
-        assert!(b.timestamp_offset + 3 <= data.len());
-        assert!(b.timestamp_offset <= 8);
-    }
+}
 
-    // The cluster rewrite on the input as a Cluster body, with and without
-    // a video track (so with and without splitting).
+/// The cluster rewrite on `data` as a Cluster body, with and without a
+/// video track (so with and without splitting).
+fn check_cluster_rewrite(data: &[u8]) {
     let scale = match data.first().map(|b| b % 3) {
         Some(0) => 1_000_000,
         Some(1) => 100_000,
@@ -246,8 +252,8 @@ pub struct Outcome {
 }
 
 /// Feeds `input` to a new segmenter in chunks whose sizes `next_size` gives
-/// (the last one may be shorter), then finishes. Checks the memory bound after each
-/// chunk and the shape of every event.
+/// (the last one may be shorter), then finishes. Checks the memory bound and
+/// the skip count after each chunk and the shape of every event.
 pub fn run_segmenter(input: &[u8], mut next_size: impl FnMut() -> usize) -> Outcome {
     let mut seg = Segmenter::new();
     let mut events = Vec::new();
@@ -264,6 +270,7 @@ pub fn run_segmenter(input: &[u8], mut next_size: impl FnMut() -> usize) -> Outc
             "buffered {} after a chunk of {n}",
             seg.buffered()
         );
+        check_counts(&seg);
         collect(&mut out, &mut events);
         if let Err(e) = r {
             error = Some(e);
@@ -275,9 +282,22 @@ pub fn run_segmenter(input: &[u8], mut next_size: impl FnMut() -> usize) -> Outc
             Ok(()) => assert_eq!(seg.buffered(), 0, "finish leaves nothing buffered"),
             Err(e) => error = Some(e),
         }
+        check_counts(&seg);
         collect(&mut out, &mut events);
     }
     Outcome { events, error }
+}
+
+/// Skipped bytes are bytes read: never more than the input (the declared
+/// size of an oversized cluster once counted, and overflowed with `--loop`).
+fn check_counts(seg: &Segmenter) {
+    let s = seg.stats();
+    assert!(
+        s.bytes_skipped <= s.bytes_in,
+        "bytes_skipped {} > bytes_in {}",
+        s.bytes_skipped,
+        s.bytes_in
+    );
 }
 
 fn collect(out: &mut Vec<Event>, events: &mut Vec<Out>) {

@@ -5,105 +5,20 @@
 //! gets the unknown size, Info loses Duration, and SeekHead/Cues/Void are
 //! never copied. Rewritten elements lose their CRC-32, which would be wrong.
 
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use bytes::Bytes;
 
+use super::attachments::{self, DroppedAttachments};
 use super::ids;
 use crate::ebml::{self, ChildError};
 
-/// TrackType, as the Matroska specification numbers it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrackType {
-    Video,
-    Audio,
-    Complex,
-    Logo,
-    Subtitle,
-    Buttons,
-    Control,
-    Metadata,
-    /// A value the specification does not define (0 when absent).
-    Other(u64),
-}
-
-impl TrackType {
-    pub fn from_u64(v: u64) -> TrackType {
-        match v {
-            1 => TrackType::Video,
-            2 => TrackType::Audio,
-            3 => TrackType::Complex,
-            0x10 => TrackType::Logo,
-            0x11 => TrackType::Subtitle,
-            0x12 => TrackType::Buttons,
-            0x20 => TrackType::Control,
-            0x21 => TrackType::Metadata,
-            other => TrackType::Other(other),
-        }
-    }
-
-    /// The value as stored in the stream.
-    pub fn to_u64(self) -> u64 {
-        match self {
-            TrackType::Video => 1,
-            TrackType::Audio => 2,
-            TrackType::Complex => 3,
-            TrackType::Logo => 0x10,
-            TrackType::Subtitle => 0x11,
-            TrackType::Buttons => 0x12,
-            TrackType::Control => 0x20,
-            TrackType::Metadata => 0x21,
-            TrackType::Other(v) => v,
-        }
-    }
-
-    /// A lower-case word for status pages.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrackType::Video => "video",
-            TrackType::Audio => "audio",
-            TrackType::Subtitle => "subtitle",
-            _ => "other",
-        }
-    }
-}
-
-/// A track of the stream: the fields of its TrackEntry that serving needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrackEntry {
-    pub number: u64,
-    pub track_type: TrackType,
-    pub codec_id: String,
-    pub width: Option<u64>,
-    pub height: Option<u64>,
-    pub channels: Option<u64>,
-    pub sampling_frequency: Option<f64>,
-    /// DefaultDuration of one frame in nanoseconds, if the muxer wrote it.
-    pub default_duration_ns: Option<u64>,
-}
-
-impl TrackEntry {
-    /// A short human description, e.g. `VP8 640x360` or `Vorbis 2ch`.
-    pub fn describe(&self) -> String {
-        let codec = match self.codec_id.as_str() {
-            "V_VP8" => "VP8",
-            "V_VP9" => "VP9",
-            "V_AV1" => "AV1",
-            "V_MPEG4/ISO/AVC" => "H.264",
-            "V_MPEGH/ISO/HEVC" => "H.265",
-            "A_OPUS" => "Opus",
-            "A_VORBIS" => "Vorbis",
-            "A_FLAC" => "FLAC",
-            "S_TEXT/UTF8" => "text",
-            "S_TEXT/WEBVTT" => "WebVTT",
-            other if other.starts_with("A_AAC") => "AAC",
-            other => other,
-        };
-        match (self.width, self.height, self.channels) {
-            (Some(w), Some(h), _) => format!("{codec} {w}x{h}"),
-            (_, _, Some(ch)) => format!("{codec} {ch}ch"),
-            _ => codec.to_string(),
-        }
-    }
-}
+pub use super::tracks::{parse_tracks, TrackEntry, TrackType};
 
 /// The header every client receives first, stored once and shared.
 #[derive(Debug, Clone)]
@@ -119,6 +34,9 @@ pub struct StreamHeader {
     /// The Tracks element as read, to tell a restarted encoder sending the
     /// same tracks from a different stream.
     pub tracks_element: Bytes,
+    /// Attachments of the input left out of `bytes` (see
+    /// [`HeaderBuilder::keep_attachments`]).
+    pub dropped_attachments: Option<DroppedAttachments>,
 }
 
 impl StreamHeader {
@@ -229,72 +147,6 @@ pub fn rewrite_info(info_data: &[u8]) -> Result<(Vec<u8>, u64), HeaderError> {
     Ok((out, scale))
 }
 
-/// Reads the track list from the Tracks element's data.
-pub fn parse_tracks(tracks_data: &[u8]) -> Result<Vec<TrackEntry>, HeaderError> {
-    let err = |e| HeaderError::Element("Tracks", e);
-    let uint = |what, data| ebml::read_uint(data).map_err(|e| HeaderError::BadValue(what, e));
-    let mut tracks = Vec::new();
-    for entry in ebml::children(tracks_data) {
-        let entry = entry.map_err(err)?;
-        if entry.header.id != ids::TRACK_ENTRY {
-            continue;
-        }
-        let mut t = TrackEntry {
-            number: 0,
-            track_type: TrackType::Other(0),
-            codec_id: String::new(),
-            width: None,
-            height: None,
-            channels: None,
-            sampling_frequency: None,
-            default_duration_ns: None,
-        };
-        for c in ebml::children(entry.data) {
-            let c = c.map_err(err)?;
-            match c.header.id {
-                ids::TRACK_NUMBER => t.number = uint("TrackNumber", c.data)?,
-                ids::TRACK_TYPE => t.track_type = TrackType::from_u64(uint("TrackType", c.data)?),
-                ids::CODEC_ID => {
-                    t.codec_id = ebml::read_string(c.data)
-                        .map_err(|e| HeaderError::BadValue("CodecID", e))?
-                        .to_string()
-                }
-                ids::DEFAULT_DURATION => {
-                    t.default_duration_ns = Some(uint("DefaultDuration", c.data)?)
-                }
-                ids::VIDEO => {
-                    for v in ebml::children(c.data) {
-                        let v = v.map_err(err)?;
-                        match v.header.id {
-                            ids::PIXEL_WIDTH => t.width = Some(uint("PixelWidth", v.data)?),
-                            ids::PIXEL_HEIGHT => t.height = Some(uint("PixelHeight", v.data)?),
-                            _ => {}
-                        }
-                    }
-                }
-                ids::AUDIO => {
-                    for a in ebml::children(c.data) {
-                        let a = a.map_err(err)?;
-                        match a.header.id {
-                            ids::CHANNELS => t.channels = Some(uint("Channels", a.data)?),
-                            ids::SAMPLING_FREQUENCY => {
-                                t.sampling_frequency =
-                                    Some(ebml::read_float(a.data).map_err(|e| {
-                                        HeaderError::BadValue("SamplingFrequency", e)
-                                    })?)
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        tracks.push(t);
-    }
-    Ok(tracks)
-}
-
 /// Collects the pieces of a header as they arrive, until the first Cluster.
 #[derive(Debug, Default)]
 pub struct HeaderBuilder {
@@ -305,6 +157,7 @@ pub struct HeaderBuilder {
     /// Chapters, Attachments, Tags: copied unchanged.
     others: Vec<Bytes>,
     size: usize,
+    keep_attachments: bool,
 }
 
 impl HeaderBuilder {
@@ -317,6 +170,13 @@ impl HeaderBuilder {
             size: element.len(),
             ..Default::default()
         })
+    }
+
+    /// Keeps Attachments even when no track needs fonts. By default they
+    /// are dropped then: players built on FFmpeg see an attached file as a
+    /// stream that never has packets, and a live one never starts.
+    pub fn keep_attachments(&mut self, keep: bool) {
+        self.keep_attachments = keep;
     }
 
     /// Bytes the header would take so far.
@@ -345,9 +205,43 @@ impl HeaderBuilder {
         self.others.push(element);
     }
 
+    /// Any whole header element (Info, Tracks, Chapters, Attachments or
+    /// Tags), by its ID; another ID is ignored.
+    pub fn add_element(&mut self, element: Bytes) -> Result<(), HeaderError> {
+        let h = match ebml::read_element_header(&element) {
+            Ok(Some(h)) => h,
+            Ok(None) => return Err(HeaderError::Element("header element", ChildError::Overrun)),
+            Err(e) => return Err(HeaderError::Element("header element", ChildError::Ebml(e))),
+        };
+        let data = element.get(h.header_len..).unwrap_or(&[]);
+        match h.id {
+            ids::INFO => self.set_info(data),
+            ids::TRACKS => self.set_tracks(element.clone(), data),
+            ids::CHAPTERS | ids::ATTACHMENTS | ids::TAGS => {
+                self.add_other(element);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether an element with this ID was added.
+    pub fn has(&self, id: u32) -> bool {
+        match id {
+            ids::INFO => self.info.is_some(),
+            ids::TRACKS => self.tracks.is_some(),
+            _ => self
+                .others
+                .iter()
+                .any(|e| matches!(ebml::read_id(e), Ok(Some((i, _))) if i == id)),
+        }
+    }
+
     /// The finished header, when the first Cluster arrives.
-    pub fn finish(self) -> Result<StreamHeader, HeaderError> {
+    pub fn finish(mut self) -> Result<StreamHeader, HeaderError> {
         let (tracks_element, tracks) = self.tracks.ok_or(HeaderError::NoTracks)?;
+        let dropped_attachments =
+            attachments::drop_unneeded(&mut self.others, &tracks, self.keep_attachments);
         let (info, timestamp_scale) = match self.info {
             Some(i) => i,
             None => {
@@ -372,11 +266,18 @@ impl HeaderBuilder {
             timestamp_scale,
             tracks,
             tracks_element,
+            dropped_attachments,
         })
     }
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 mod tests {
     use super::*;
 
@@ -411,32 +312,81 @@ mod tests {
         ));
     }
 
+    /// A builder holding EBML header, Info, Tracks with one track of
+    /// `subtitle_codec` (besides H.264 and AAC), Tags, one 78-byte file in
+    /// Attachments, and Chapters.
+    fn builder_with_attachment(subtitle_codec: &str) -> (HeaderBuilder, Bytes) {
+        use crate::matroska::test_writer::*;
+        let ebml_el = ebml_header("matroska");
+        let h = ebml::read_element_header(&ebml_el).unwrap().unwrap();
+        let mut b = HeaderBuilder::new(&ebml_el, &ebml_el[h.header_len..]).unwrap();
+        b.set_info(&uint_el(ids::TIMESTAMP_SCALE, 1_000_000))
+            .unwrap();
+        let tracks = [
+            track(1, 1, "V_MPEG4/ISO/AVC"),
+            track(2, 2, "A_AAC"),
+            track(3, 0x11, subtitle_codec),
+        ]
+        .concat();
+        b.set_tracks(Bytes::from(el(ids::TRACKS, &tracks)), &tracks)
+            .unwrap();
+        b.add_other(Bytes::from(el(ids::TAGS, &[])));
+        let att = Bytes::from(attachments(&[("note.txt", &[b'x'; 78])]));
+        b.add_other(att.clone());
+        b.add_other(Bytes::from(el(ids::CHAPTERS, &[])));
+        (b, att)
+    }
+
     #[test]
-    fn describe() {
-        let t = TrackEntry {
-            number: 1,
-            track_type: TrackType::Video,
-            codec_id: "V_VP8".into(),
-            width: Some(640),
-            height: Some(360),
-            channels: None,
-            sampling_frequency: None,
-            default_duration_ns: None,
-        };
-        assert_eq!(t.describe(), "VP8 640x360");
-        let a = TrackEntry {
-            track_type: TrackType::Audio,
-            codec_id: "A_VORBIS".into(),
-            width: None,
-            height: None,
-            channels: Some(2),
-            ..t.clone()
-        };
-        assert_eq!(a.describe(), "Vorbis 2ch");
-        let h = TrackEntry {
-            codec_id: "V_MPEG4/ISO/AVC".into(),
-            ..t
-        };
-        assert_eq!(h.describe(), "H.264 640x360");
+    fn attachments_are_dropped_when_no_track_needs_fonts() {
+        let (b, att) = builder_with_attachment("S_TEXT/UTF8");
+        let h = b.finish().unwrap();
+        assert_eq!(
+            crate::matroska::test_writer::level1_ids(&h.bytes),
+            [ids::INFO, ids::TRACKS, ids::TAGS, ids::CHAPTERS]
+        );
+        assert_eq!(
+            h.dropped_attachments,
+            Some(DroppedAttachments {
+                files: 1,
+                bytes: att.len()
+            })
+        );
+        assert_eq!(
+            h.dropped_attachments.unwrap().to_string(),
+            format!("1 attached file, {} bytes", att.len())
+        );
+    }
+
+    #[test]
+    fn keep_attachments_keeps_them_in_place() {
+        let (mut b, att) = builder_with_attachment("S_TEXT/UTF8");
+        b.keep_attachments(true);
+        let h = b.finish().unwrap();
+        assert_eq!(
+            crate::matroska::test_writer::level1_ids(&h.bytes),
+            [
+                ids::INFO,
+                ids::TRACKS,
+                ids::TAGS,
+                ids::ATTACHMENTS,
+                ids::CHAPTERS
+            ]
+        );
+        assert!(h.bytes.windows(att.len()).any(|w| w == &att[..]));
+        assert_eq!(h.dropped_attachments, None);
+    }
+
+    #[test]
+    fn an_ass_or_ssa_track_keeps_the_attachments() {
+        for codec in ["S_TEXT/ASS", "S_TEXT/SSA"] {
+            let (b, att) = builder_with_attachment(codec);
+            let h = b.finish().unwrap();
+            assert!(
+                h.bytes.windows(att.len()).any(|w| w == &att[..]),
+                "{codec}: attachments kept"
+            );
+            assert_eq!(h.dropped_attachments, None, "{codec}");
+        }
     }
 }

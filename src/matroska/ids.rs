@@ -1,5 +1,11 @@
 //! Element IDs (RFC 9559), named as in the Matroska specification, with the
 //! length marker bits kept as stored.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub const EBML: u32 = 0x1A45_DFA3;
 pub const DOC_TYPE: u32 = 0x4282;
@@ -33,6 +39,18 @@ pub const AUDIO: u32 = 0xE1;
 pub const SAMPLING_FREQUENCY: u32 = 0xB5;
 pub const CHANNELS: u32 = 0x9F;
 
+// Attachments.
+pub const ATTACHED_FILE: u32 = 0x61A7;
+pub const FILE_NAME: u32 = 0x466E;
+pub const FILE_MIME_TYPE: u32 = 0x4660;
+pub const FILE_DATA: u32 = 0x465C;
+pub const FILE_UID: u32 = 0x46AE;
+
+// SeekHead.
+pub const SEEK: u32 = 0x4DBB;
+pub const SEEK_ID: u32 = 0x53AB;
+pub const SEEK_POSITION: u32 = 0x53AC;
+
 // Cluster children.
 pub const TIMESTAMP: u32 = 0xE7;
 pub const SILENT_TRACKS: u32 = 0x5854;
@@ -58,6 +76,21 @@ pub const TRACK_TYPE_AUDIO: u64 = 2;
 
 /// Default TimestampScale: timestamps count milliseconds.
 pub const DEFAULT_TIMESTAMP_SCALE: u64 = 1_000_000;
+
+/// The specification's name of a level-1 element, for logs.
+pub fn level1_name(id: u32) -> &'static str {
+    match id {
+        SEEK_HEAD => "SeekHead",
+        INFO => "Info",
+        TRACKS => "Tracks",
+        CHAPTERS => "Chapters",
+        ATTACHMENTS => "Attachments",
+        TAGS => "Tags",
+        CUES => "Cues",
+        CLUSTER => "Cluster",
+        _ => "element",
+    }
+}
 
 /// Elements that can only be children of Segment (plus a new EBML header):
 /// meeting one ends an unknown-size Cluster.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::continuity::{Continuity, HeaderChange};
 use crate::matroska::header::StreamHeader;
-use crate::segmenter::{Event, LiveCluster, Segmenter};
+use crate::segmenter::{prefetch_file, Event, LiveCluster, Segmenter, SegmenterOptions};
 use crate::time::{Nanos, Ticks};
 use pacer::Pacer;
 
@@ -67,6 +67,9 @@ pub struct SourceOptions {
     /// For an `http://` input: how long to keep reconnecting without
     /// receiving a cluster before the input counts as ended.
     pub reconnect_timeout: Duration,
+    /// Keep Attachments in the live header even when no subtitle track
+    /// needs their fonts (see [`SegmenterOptions`]).
+    pub keep_attachments: bool,
 }
 
 /// Starts the input thread. `emit` receives every event in order; it must
@@ -103,12 +106,20 @@ fn run<F: FnMut(SourceEvent)>(
     stats: &InputStats,
     emit: &mut F,
 ) -> Result<(), SourceError> {
+    let mut segmenter = Segmenter::with_options(SegmenterOptions {
+        keep_attachments: options.keep_attachments,
+    });
+    // A regular file may keep its Tracks after the first Cluster, found
+    // through its SeekHead; pipes and URLs can only be read in order.
+    if let Reader::File(f) = &mut reader {
+        segmenter.preload(prefetch_file(f));
+    }
     let mut runner = Runner {
         input,
         options,
         stats,
         emit,
-        segmenter: Segmenter::new(),
+        segmenter,
         continuity: Continuity::new(),
         pacer: Pacer::default(),
         events: Vec::new(),

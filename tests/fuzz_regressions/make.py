@@ -59,6 +59,13 @@ def unknown_size_tracks(b):
     return b[: i + 4] + bytes([0xFF >> (width - 1)] + [0xFF] * (width - 1)) + b[i + hl :]
 
 
+def oversized_cluster_cut_short(b):
+    """A Cluster claiming 4 GiB (over MAX_CLUSTER_BYTES) after the first
+    clusters, then only a few bytes of it before the input ends."""
+    head = m.put_id(m.CLUSTER) + bytes([0x01, 0, 0, 0x01, 0, 0, 0, 0])
+    return b + head + bytes([0xE7, 0x81, 0x00]) + b"\x00" * 61
+
+
 def main():
     v = m.shrink(fixture("vp8_vorbis.webm"), clusters=4)
     files = {
@@ -70,6 +77,10 @@ def main():
         + second_stream(v, foreign_doctype),
         "later_stream_unknown_size_tracks": bytes([2, 0x5A])
         + second_stream(v, unknown_size_tracks),
+        # bytes_skipped counted the 4 GiB the cluster claimed, not the 64
+        # bytes of it that were read.
+        "oversized_cluster_cut_short": bytes([0x40, 0x00])
+        + oversized_cluster_cut_short(v),
     }
     for name, data in files.items():
         with open(os.path.join(HERE, name), "wb") as f:

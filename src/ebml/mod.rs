@@ -5,8 +5,20 @@
 //! arbitrary chunks), so "not enough bytes yet" is `Ok(None)`, distinct from
 //! malformed bytes, which are a typed [`EbmlError`]. Nothing here panics on
 //! untrusted input.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod children;
+mod write;
 
 use std::fmt;
+
+pub use children::{children, Child, ChildError, Children};
+pub use write::{write_id, write_size, write_uint_element, UNKNOWN_SIZE_BYTES};
 
 /// An element's size field when all its value bits are ones: "unknown size",
 /// used by live muxers for Segment and Cluster.
@@ -136,98 +148,6 @@ pub fn read_element_header(buf: &[u8]) -> Result<Option<ElementHeader>, EbmlErro
     }))
 }
 
-/// One child of a fully buffered master element.
-#[derive(Debug, Clone, Copy)]
-pub struct Child<'a> {
-    pub header: ElementHeader,
-    /// Offset of the child's first byte within the parent's data.
-    pub offset: usize,
-    /// The child's data (after its header).
-    pub data: &'a [u8],
-}
-
-impl Child<'_> {
-    /// Offset just past the child within the parent's data.
-    pub fn end(&self) -> usize {
-        self.offset + self.header.header_len + self.data.len()
-    }
-}
-
-/// Iterates the children of a master element whose data is complete in
-/// memory. Yields an error (and then stops) at a malformed child, an
-/// unknown-size child, or one that runs past the parent's end.
-pub fn children(data: &[u8]) -> Children<'_> {
-    Children {
-        data,
-        pos: 0,
-        failed: false,
-    }
-}
-
-/// Iterator returned by [`children`].
-pub struct Children<'a> {
-    data: &'a [u8],
-    pos: usize,
-    failed: bool,
-}
-
-/// Why a child of a buffered master element could not be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChildError {
-    Ebml(EbmlError),
-    /// The child's header or data runs past the end of its parent.
-    Overrun,
-    /// A child of unknown size inside a buffered parent.
-    UnknownSize,
-}
-
-impl fmt::Display for ChildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ChildError::Ebml(e) => e.fmt(f),
-            ChildError::Overrun => write!(f, "child element runs past its parent"),
-            ChildError::UnknownSize => write!(f, "child element of unknown size"),
-        }
-    }
-}
-
-impl std::error::Error for ChildError {}
-
-impl<'a> Iterator for Children<'a> {
-    type Item = Result<Child<'a>, ChildError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed || self.pos >= self.data.len() {
-            return None;
-        }
-        let rest = self.data.get(self.pos..).unwrap_or(&[]);
-        let result = match read_element_header(rest) {
-            Err(e) => Err(ChildError::Ebml(e)),
-            Ok(None) => Err(ChildError::Overrun),
-            Ok(Some(header)) => match header.total_len() {
-                None if header.size.is_none() => Err(ChildError::UnknownSize),
-                None => Err(ChildError::Overrun),
-                Some(total) => match usize::try_from(total)
-                    .ok()
-                    .and_then(|t| rest.get(header.header_len..t))
-                {
-                    None => Err(ChildError::Overrun),
-                    Some(data) => Ok(Child {
-                        header,
-                        offset: self.pos,
-                        data,
-                    }),
-                },
-            },
-        };
-        match &result {
-            Ok(child) => self.pos = child.end(),
-            Err(_) => self.failed = true,
-        }
-        Some(result)
-    }
-}
-
 /// Reads a big-endian unsigned integer payload (0–8 bytes; empty is 0).
 pub fn read_uint(data: &[u8]) -> Result<u64, EbmlError> {
     if data.len() > 8 {
@@ -252,40 +172,13 @@ pub fn read_string(data: &[u8]) -> Result<&str, EbmlError> {
     std::str::from_utf8(data.get(..end).unwrap_or(&[])).map_err(|_| EbmlError::BadString)
 }
 
-/// Appends an element ID (its bytes as stored: the marker bits are part of
-/// the ID value).
-pub fn write_id(out: &mut Vec<u8>, id: u32) {
-    let bytes = id.to_be_bytes();
-    let skip = bytes.iter().position(|&b| b != 0).unwrap_or(3);
-    out.extend_from_slice(bytes.get(skip..).unwrap_or(&[]));
-}
-
-/// Appends a known element size in the shortest vint that holds it (never
-/// the all-ones form, which means unknown).
-pub fn write_size(out: &mut Vec<u8>, size: u64) {
-    let len = (1..=MAX_SIZE_LEN)
-        .find(|&len| size < (1u64 << (7 * len)) - 1)
-        .unwrap_or(MAX_SIZE_LEN);
-    let marked = size | (1u64 << (7 * len));
-    let bytes = marked.to_be_bytes();
-    out.extend_from_slice(bytes.get(8 - len..).unwrap_or(&[]));
-}
-
-/// The 8-byte unknown-size marker, the form live muxers write and every
-/// reader accepts.
-pub const UNKNOWN_SIZE_BYTES: [u8; 8] = [0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
-
-/// Appends a whole unsigned-integer element in its shortest form.
-pub fn write_uint_element(out: &mut Vec<u8>, id: u32, value: u64) {
-    let bytes = value.to_be_bytes();
-    let skip = bytes.iter().position(|&b| b != 0).unwrap_or(7);
-    let payload = bytes.get(skip..).unwrap_or(&[]);
-    write_id(out, id);
-    write_size(out, payload.len() as u64);
-    out.extend_from_slice(payload);
-}
-
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 mod tests {
     use super::*;
 
@@ -379,24 +272,5 @@ mod tests {
         assert_eq!(read_string(b"webm"), Ok("webm"));
         assert_eq!(read_string(b"webm\0\0"), Ok("webm"));
         assert_eq!(read_string(&[0xFF, 0xFE]), Err(EbmlError::BadString));
-    }
-
-    #[test]
-    fn writers_round_trip() {
-        for v in [0u64, 1, 126, 127, 128, 16382, 16383, 1 << 40, (1 << 56) - 2] {
-            let mut out = Vec::new();
-            write_size(&mut out, v);
-            assert_eq!(read_size(&out), Ok(Some((Some(v), out.len()))), "{v}");
-        }
-        let mut out = Vec::new();
-        write_id(&mut out, 0x1F43B675);
-        write_id(&mut out, 0xE7);
-        assert_eq!(out, [0x1F, 0x43, 0xB6, 0x75, 0xE7]);
-        let mut out = Vec::new();
-        write_uint_element(&mut out, 0xE7, 0);
-        assert_eq!(out, [0xE7, 0x81, 0x00]);
-        let mut out = Vec::new();
-        write_uint_element(&mut out, 0x2AD7B1, 1_000_000);
-        assert_eq!(out, [0x2A, 0xD7, 0xB1, 0x83, 0x0F, 0x42, 0x40]);
     }
 }

@@ -1,0 +1,19 @@
+//! How the segmenter builds the live stream, where a choice is the
+//! operator's.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+/// Choices for [`Segmenter::with_options`](super::Segmenter::with_options);
+/// the default is what [`Segmenter::new`](super::Segmenter::new) does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SegmenterOptions {
+    /// Keep the input's Attachments in the live header even when no
+    /// S_TEXT/ASS or S_TEXT/SSA track needs fonts (by default they are
+    /// dropped, since FFmpeg-based players wait forever for packets of an
+    /// attachment stream).
+    pub keep_attachments: bool,
+}

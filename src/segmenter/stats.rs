@@ -1,0 +1,22 @@
+//! What the segmenter counts, for logs and the status page.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+/// Counters of what was read, emitted and skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub bytes_in: u64,
+    pub headers: u64,
+    pub clusters: u64,
+    /// Clusters split at a keyframe (each split adds one segment).
+    pub splits: u64,
+    /// Bytes passed over while resynchronising or dropping damaged or
+    /// oversized clusters.
+    pub bytes_skipped: u64,
+    /// Times the parser lost sync and scanned for the next Cluster.
+    pub resyncs: u64,
+}
