@@ -21,10 +21,8 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-/// The stream validator, shared with `tests/abuse.rs`.
-#[path = "../tests/common/stream_check.rs"]
-mod stream_check;
-pub use stream_check::StreamCheck;
+pub use mkvcast_testkit::stream_check::StreamCheck;
+use mkvcast_testkit::Rng;
 
 /// Keeps many viewers on a loopback mkvcast stream, with churn, slow readers
 /// and stalling readers, and checks every byte they receive.
@@ -298,18 +296,6 @@ impl Summary {
     }
 }
 
-/// A small deterministic PRNG (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
-    }
-}
-
 const TICK: Duration = Duration::from_millis(100);
 /// A well-behaved viewer without data this long is stalled (clusters of the
 /// bench stream are 1 s).
@@ -361,7 +347,7 @@ impl Run<'_> {
             return;
         }
         // Stoppers read for 5–20 s, then pause.
-        let run = Duration::from_millis(5_000 + self.rng.below(15_000));
+        let run = Duration::from_millis(5_000 + self.rng.below(15_000) as u64);
         let pause_at = now + run;
         entry.insert(Client {
             stream,
@@ -422,7 +408,7 @@ impl Run<'_> {
             Finish::Leave => {
                 s.left += 1;
                 if let Some(e) = &c.check.error {
-                    invalid(s, c.kind, e);
+                    invalid(s, c.kind, &e.to_string());
                 }
                 if self.rng.below(2) == 0 {
                     // Half of the leavers reset instead of closing.
@@ -431,7 +417,7 @@ impl Run<'_> {
             }
             Finish::Eof => {
                 if let Some(e) = &c.check.error {
-                    invalid(s, c.kind, e);
+                    invalid(s, c.kind, &e.to_string());
                 } else if c.kind == Kind::Stopper && Instant::now() > c.pause.0 {
                     s.stoppers_closed += 1;
                 } else {
@@ -457,7 +443,7 @@ impl Run<'_> {
             }
             Finish::End => {
                 if let Some(e) = &c.check.error {
-                    invalid(s, c.kind, e);
+                    invalid(s, c.kind, &e.to_string());
                 }
             }
         }
@@ -621,7 +607,7 @@ pub fn run(cfg: &Config) -> Result<Summary, String> {
             while churn_credit >= 1.0 && !r.clients.is_empty() {
                 churn_credit -= 1.0;
                 let keys: Vec<usize> = r.clients.iter().map(|(k, _)| k).collect();
-                let key = keys[r.rng.below(keys.len() as u64) as usize];
+                let key = keys[r.rng.below(keys.len())];
                 r.finish(key, Finish::Leave);
                 r.open(now);
             }

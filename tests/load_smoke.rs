@@ -2,16 +2,14 @@
 //! the looped benchmark stream for about 5 s, all clean.
 //! (`bench/compare.sh` runs the same pair at thousands of viewers.)
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::server::Mkvcast;
+use mkvcast_testkit::process::Mkvcast;
 
 #[test]
 fn ten_viewers_stream_cleanly() {
-    let fixture = common::fixture("bench_1mbit.webm");
+    let fixture = mkvcast_testkit::fixture("bench_1mbit.webm");
     let server = Mkvcast::start(&[fixture.to_str().unwrap(), "--loop", "--max-clients", "20"]);
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_mkvcast-load"))

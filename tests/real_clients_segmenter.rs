@@ -8,19 +8,17 @@
 //!   block) on a packet ffprobe flags `K`.
 //!
 //! The tools are optional: without them the tests print a note and pass,
-//! unless `MKVCAST_REAL_CLIENTS=1` (see `tests/common/real.rs`).
-
-mod common;
+//! unless `MKVCAST_REAL_CLIENTS=1` (see `mkvcast_testkit::real`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::all_fixtures;
-use common::real::{require_tools, run_tool, TempFile};
 use mkvcast::ebml;
 use mkvcast::matroska::cluster::read_block_header;
 use mkvcast::matroska::ids;
 use mkvcast::segmenter::{concat, segment_all, Event, LiveCluster};
+use mkvcast_testkit::all_fixtures;
+use mkvcast_testkit::real::{require_tools, run_tool, TempFile};
 
 /// Chunk size the fixtures are fed to the segmenter in.
 const CHUNK: usize = 64 << 10;

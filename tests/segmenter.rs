@@ -5,11 +5,12 @@ mod common;
 
 use std::path::Path;
 
-use common::{all_fixtures, demux, fixture, DemuxedFrame, Rng};
+use common::{demux, DemuxedFrame};
 use mkvcast::ebml;
 use mkvcast::matroska::cluster::read_block_header;
 use mkvcast::matroska::ids;
 use mkvcast::segmenter::{concat, segment_all, Event, LiveCluster, Segmenter, MAX_CLUSTER_BYTES};
+use mkvcast_testkit::{all_fixtures, fixture, Rng};
 
 fn segments(events: &[Event]) -> Vec<&LiveCluster> {
     events

@@ -6,8 +6,6 @@
 //!
 //! `MKVCAST_SOAK_SECS` changes the length (default 60, at least 30).
 
-mod common;
-
 #[path = "../examples/soak_clients.rs"]
 #[allow(dead_code)]
 mod soak_clients;
@@ -17,8 +15,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::fixture;
-use common::server::Mkvcast;
+use mkvcast_testkit::fixture;
+use mkvcast_testkit::process::Mkvcast;
 
 const CLIENTS: usize = 200;
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
