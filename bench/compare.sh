@@ -101,7 +101,8 @@ trap 'exit 130' INT TERM
 
 if [[ -z $REPORT_ONLY ]]; then
     say "building (release)"
-    cargo build --release --quiet --bin mkvcast --bin mkvcast-load --example raw_sender
+    cargo build --release --quiet -p mkvcast --bin mkvcast --example raw_sender \
+        -p mkvcast-load --bin mkvcast-load
 fi
 MKVCAST=$ROOT/target/release/mkvcast
 LOAD=$ROOT/target/release/mkvcast-load
@@ -284,7 +285,7 @@ run_one() { # NAME N PORT REP
     sock0=$(sock_pages)
 
     t0=$(now)
-    "$LOAD" "$URL" --clients "$n" --rate "$rate" --duration "$DURATION" --json --strict \
+    "$LOAD" load "$URL" --clients "$n" --rate "$rate" --duration "$DURATION" --json --strict \
         >"$TMP/$tag.json" 2>"$TMP/$tag.load.log" &
     lg=$!
     PIDS+=("$lg")
@@ -488,7 +489,7 @@ generator competes with the server.
 - Per client count N, each server is started fresh, streams for ${WARMUP} s,
   then:
 
-      target/release/mkvcast-load URL --clients N --rate R --duration $DURATION --json --strict
+      target/release/mkvcast-load load URL --clients N --rate R --duration $DURATION --json --strict
 
   with R = $(if [[ -n $RATE ]]; then echo "$RATE"; else echo "500 connections/s (1000/s above 5000 clients)"; fi).
 $(if ((REPEAT > 1)); then echo "- Every client count ran $REPEAT times per server, the servers interleaved.
@@ -501,10 +502,11 @@ $(if ((REPEAT > 1)); then echo "- Every client count ran $REPEAT times per serve
     nonblocking writes, paced at the stream's rate; a viewer's whole state
     is (cluster, offset); no queue, no burst of older media for joiners, no
     timeouts, no logging. It sets the same 128 KiB SO_SNDBUF as mkvcast and
-    has mio's listen backlog of 128, as mkvcast does. It hands each Cluster
-    to all viewers in one pass (mkvcast writes 32 viewers per turn of its
-    loop and polls in between), so while thousands are joining it accepts
-    late and overflows its backlog: its join times are not a yardstick.
+    has mio's listen backlog of 128 (mkvcast listens with 4096). It hands
+    each Cluster to all viewers in one pass (mkvcast writes 32 viewers per
+    turn of its loop and polls in between), so while thousands are joining
+    it accepts late and overflows its backlog: its join times are not a
+    yardstick.
 
         $CMD_RAW
 

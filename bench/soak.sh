@@ -2,8 +2,9 @@
 # Soak test: one mkvcast (release build) streams fixtures/bench_1mbit.webm
 # (--loop, ~1 Mbit/s) to CLIENTS viewers for DURATION seconds, with churn
 # (CHURN joins and CHURN leaves a second) and a slice of slow readers and of
-# readers that stop for longer than the stall timeout (examples/soak_clients.rs,
-# which checks every byte every viewer receives with mkvcast's segmenter).
+# readers that stop for longer than the stall timeout (`mkvcast-load soak`,
+# tools/load, which checks every byte every viewer receives with mkvcast's
+# segmenter).
 # Every INTERVAL seconds the server's RSS and open fd count go to a CSV.
 #
 #   bench/soak.sh                         # 30 minutes, 500 viewers
@@ -28,7 +29,7 @@
 #     behaved over 30 minutes with glibc's and musl's allocators;
 #   - any well-behaved viewer saw an invalid or discontinuous stream, was
 #     refused or closed by the server, or any viewer saw invalid Matroska
-#     (soak_clients exits 1);
+#     (mkvcast-load soak exits 1);
 #   - the server died, panicked, or the fd count at the end is far above the
 #     viewers it holds.
 #
@@ -39,6 +40,7 @@
 #                                   (cpu_s: the server's user+system CPU so far)
 #   SERVER_ARGS="..."               extra mkvcast options
 #   SKIP_BUILD=1                    use the existing release binaries
+#                                   (target/release/mkvcast, target/release/mkvcast-load)
 #   RETURN_MEMORY=1                 run the server with glibc set to give
 #                                   freed memory back at once (MALLOC_ARENA_MAX=1
 #                                   MALLOC_TRIM_THRESHOLD_=0
@@ -94,10 +96,10 @@ trap 'exit 130' INT TERM
 
 if [ "$SKIP_BUILD" != 1 ]; then
     say "building (release)"
-    cargo build -q --release --bin mkvcast --example soak_clients
+    cargo build -q --release -p mkvcast --bin mkvcast -p mkvcast-load --bin mkvcast-load
 fi
 SERVER_BIN=target/release/mkvcast
-CLIENT_BIN=target/release/examples/soak_clients
+CLIENT_BIN=target/release/mkvcast-load
 [ -x "$SERVER_BIN" ] && [ -x "$CLIENT_BIN" ] || die "missing $SERVER_BIN or $CLIENT_BIN"
 
 # Both sides hold a socket per viewer.
@@ -133,7 +135,7 @@ HZ=$(getconf CLK_TCK)
 # utime + stime of the server, in seconds.
 cpu_s() { awk -v hz="$HZ" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0; }
 
-"$CLIENT_BIN" --port "$PORT" --clients "$CLIENTS" --slow "$SLOW" --stoppers "$STOPPERS" \
+"$CLIENT_BIN" soak --port "$PORT" --clients "$CLIENTS" --slow "$SLOW" --stoppers "$STOPPERS" \
     --churn "$CHURN" --duration $((DURATION + 2)) --stop-s $((STALL_MS / 1000 + 5)) \
     >"$TMP/clients.json" 2>"$TMP/clients.log" &
 CLIENTS_PID=$!
@@ -170,7 +172,7 @@ kill -0 "$SERVER_PID" 2>/dev/null || server_died=1
 FAIL=()
 cat "$TMP/clients.log" >&2
 summary=$(cat "$TMP/clients.json")
-[ "$clients_rc" = 0 ] || FAIL+=("soak_clients exited $clients_rc: $summary")
+[ "$clients_rc" = 0 ] || FAIL+=("mkvcast-load soak exited $clients_rc: $summary")
 [ "$server_died" = 0 ] || FAIL+=("mkvcast died: $(tail -n 5 "$TMP/server.log")")
 if grep -q panicked "$TMP/server.log"; then FAIL+=("panic in the server log"); fi
 warns=$(awk '$2 == "WARN" || $2 == "ERROR"' "$TMP/server.log" | wc -l)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ci/static.sh: static binaries, ARM for real, and the scratch-container proof.
 #
-#   1. no C in the dependency graph (cargo tree: no cc/cmake/bindgen/pkg-config,
+#   1. no C in the dependency graph of any workspace package (the product,
+#      the load tool, the test kit; cargo tree: no cc/cmake/bindgen/pkg-config,
 #      no *-sys crate outside a pure-Rust allowlist, no `links` key);
 #   2. static release binaries linked by rust-lld alone (no C toolchain):
 #        x86_64-unknown-linux-musl, aarch64-unknown-linux-musl, and 32-bit ARM:
@@ -103,14 +104,14 @@ TARGET_DIR=$(cargo metadata -q --format-version 1 --no-deps \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 
 # ---------------------------------------------------------------------------
-step "no C dependencies (cargo tree -e normal,build, default features)"
+step "no C dependencies (cargo tree --workspace -e normal,build, default features)"
 # Pure-Rust crates whose names end in -sys: raw syscall/ABI declarations, no
 # C code and no build-time compiler.
 ALLOW_SYS='^(linux-raw-sys|windows-sys)$'
 DENY='^(cc|cmake|bindgen|pkg-config|vcpkg|autotools|ring|openssl.*|aws-lc-.*)$|-sys$|_sys$|-src$'
 c_deps_ok=1
 for t in "$HOST" x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
-  names=$(cargo tree -q -p mkvcast -e normal,build --prefix none --format '{p}' --target "$t" \
+  names=$(cargo tree -q --workspace -e normal,build --prefix none --format '{p}' --target "$t" \
             | awk '{print $1}' | sort -u)
   bad=$(grep -E "$DENY" <<<"$names" | grep -Ev "$ALLOW_SYS" || true)
   if [ -n "$bad" ]; then
@@ -125,7 +126,7 @@ for p in json.load(sys.stdin)["packages"]:
     if p.get("links"):
         print("%s:%s" % (p["name"], p["links"]))')
 if [ -n "$links" ]; then
-  names=$(cargo tree -q -p mkvcast -e normal,build --prefix none --format '{p}' | awk '{print $1}' | sort -u)
+  names=$(cargo tree -q --workspace -e normal,build --prefix none --format '{p}' | awk '{print $1}' | sort -u)
   for l in $links; do
     if grep -qx "${l%%:*}" <<<"$names" && ! grep -Eq "$ALLOW_SYS" <<<"${l%%:*}"; then
       fail "crate ${l%%:*} links native library ${l#*:}"
@@ -133,7 +134,7 @@ if [ -n "$links" ]; then
     fi
   done
 fi
-[ "$c_deps_ok" = 1 ] && pass "dependency graph is pure Rust ($(cargo tree -q -p mkvcast -e normal,build --prefix none | awk '{print $1}' | sort -u | wc -l) crates)"
+[ "$c_deps_ok" = 1 ] && pass "dependency graph is pure Rust (mkvcast: $(cargo tree -q -p mkvcast -e normal,build --prefix none | awk '{print $1}' | sort -u | wc -l) crates; workspace: $(cargo tree -q --workspace -e normal,build --prefix none | awk '{print $1}' | sort -u | wc -l))"
 
 # ---------------------------------------------------------------------------
 step "rustup targets"
@@ -159,9 +160,9 @@ build() { # build TARGET [extra rustflags...]
   local T; T=$(tr 'a-z-' 'A-Z_' <<<"$t")
   local flags="-C target-feature=+crt-static${*:+ $*}"
   echo "+ CARGO_TARGET_${T}_LINKER=rust-lld CARGO_TARGET_${T}_RUSTFLAGS='$flags'"
-  echo "+ cargo build --release --locked --bin mkvcast --target $t"
+  echo "+ cargo build --release --locked -p mkvcast --bin mkvcast --target $t"
   bounded 1800 env "CARGO_TARGET_${T}_LINKER=rust-lld" "CARGO_TARGET_${T}_RUSTFLAGS=$flags" \
-    cargo build -q --release --locked --bin mkvcast --target "$t"
+    cargo build -q --release --locked -p mkvcast --bin mkvcast --target "$t"
 }
 
 # armv7-unknown-linux-gnueabihf has no self-contained crt objects: rust-lld

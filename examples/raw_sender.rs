@@ -21,9 +21,10 @@
 //! routing, no burst of older media, no timeouts, no logging per viewer.
 //!
 //! Two options exist for experiments on join latency, both off by default:
-//! `--backlog N` (mio's listen backlog is 128, as in mkvcast) and
-//! `--fanout-batch N` (hand a new Cluster to N viewers at a time and poll
-//! for accepts and requests in between, instead of to everyone at once).
+//! `--backlog N` (mio's listen backlog is 128; mkvcast listens with 4096,
+//! its `LISTEN_BACKLOG`) and `--fanout-batch N` (hand a new Cluster to N
+//! viewers at a time and poll for accepts and requests in between, instead
+//! of to everyone at once).
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
@@ -59,7 +60,8 @@ struct Args {
     /// seconds between status lines on stderr (default 10, 0 = none)
     #[argh(option, default = "10")]
     status_every: u64,
-    /// listen backlog (default 0: mio's default, 128, as mkvcast has)
+    /// listen backlog (default 0: mio's default, 128; mkvcast listens with
+    /// 4096)
     #[argh(option, default = "0")]
     backlog: i32,
     /// experiment: hand a new Cluster to this many viewers at a time and

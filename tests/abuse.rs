@@ -9,20 +9,15 @@
 //!
 //! Runs in about 45 s on 2 cores; thread count stays under 40.
 
-mod common;
-/// The stream validator, shared with `examples/soak_clients.rs`.
-#[path = "common/stream_check.rs"]
-mod stream_check;
-
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::fixture;
-use common::server::Mkvcast;
-use stream_check::StreamCheck;
+use mkvcast_testkit::process::Mkvcast;
+use mkvcast_testkit::stream_check::StreamCheck;
+use mkvcast_testkit::{fixture, Rng};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(3000);
 const STALL_TIMEOUT: Duration = Duration::from_millis(4000);
@@ -51,24 +46,6 @@ const EBML_MAGIC: [u8; 4] = [0x1A, 0x45, 0xDF, 0xA3];
 
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-/// A small deterministic PRNG (xorshift64*), so failures are reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.below(v.len() as u64) as usize]
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -260,7 +237,7 @@ fn make_case(rng: &mut Rng, port: u16) -> Case {
         // One header line over the 8 KiB limit.
         48..=52 => {
             let mut b = b"GET / HTTP/1.1\r\nHost: t\r\nX-Long: ".to_vec();
-            let len = 9_000 + rng.below(20_000) as usize;
+            let len = 9_000 + rng.below(20_000);
             b.resize(b.len() + len, b'a');
             b.extend_from_slice(b"\r\n\r\n");
             case("long-header", b, Expect::Status(431), true)
@@ -773,7 +750,7 @@ fn resetters(port: u16, n: usize, every: Duration, seed: u64) -> Result<usize, S
         s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nUser-Agent: abuse-reset\r\n\r\n")
             .map_err(|e| format!("resetter send: {e}"))?;
         // Within the burst a joiner gets at once (>= 1 s of media).
-        let want = 1_000 + rng.below(120_000) as usize;
+        let want = 1_000 + rng.below(120_000);
         let mut got = Vec::new();
         let mut buf = [0u8; 16 << 10];
         while got.len() < want {

@@ -6,14 +6,15 @@ use std::thread;
 use std::time::Duration;
 
 use common::chromium::Browser;
-use common::fixture;
-use common::server::{get, open_get, raw_request, read_response, Mkvcast};
+use mkvcast_testkit::fixture;
+use mkvcast_testkit::http::{get, open_get, raw_request, read_response, Response};
+use mkvcast_testkit::process::Mkvcast;
 
 fn fixture_path(name: &str) -> String {
     fixture(name).to_string_lossy().into_owned()
 }
 
-fn admin_get(srv: &Mkvcast, path: &str) -> common::server::Response {
+fn admin_get(srv: &Mkvcast, path: &str) -> Response {
     let req = format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
     raw_request(srv.admin_port, req.as_bytes(), Duration::from_secs(5))
 }
@@ -202,7 +203,7 @@ fn max_clients_per_ip() {
 
 #[test]
 fn status_page_renders_in_chromium() {
-    if !common::real::require_tool("chromium") {
+    if !mkvcast_testkit::real::require_tool("chromium") {
         return;
     }
     let srv = Mkvcast::start(&[&fixture_path("demo.webm")]);

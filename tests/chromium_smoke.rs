@@ -63,7 +63,7 @@ fn demo_webm_plays_in_chromium() {
         browser.port()
     );
 
-    let body = std::fs::read(common::fixture("demo.webm")).expect("fixtures/demo.webm");
+    let body = std::fs::read(mkvcast_testkit::fixture("demo.webm")).expect("fixtures/demo.webm");
     let port = serve(body);
     let url = format!("http://127.0.0.1:{port}/demo.webm");
     browser.open_video(&url).expect("open_video");

@@ -5,19 +5,18 @@
 //! audio frame ends after its last video frame: a pass that starts where
 //! the video ended starts its audio before the previous audio frame ended.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use common::fixture;
-use common::real::require_tool;
-use common::server::{open_get, read_response, Mkvcast};
 use matroska_demuxer::{Frame, MatroskaFile};
 use mkvcast::segmenter::{concat, segment_all};
+use mkvcast_testkit::fixture;
+use mkvcast_testkit::http::{open_get, read_response};
+use mkvcast_testkit::process::Mkvcast;
+use mkvcast_testkit::real::require_tool;
 
 const FIXTURE: &str = "gst_vp8_vorbis.webm";
 /// The window of the largest-gap rule for frames without a duration.

@@ -3,17 +3,15 @@
 //! back off accepting (a log line, no busy loop), and serve new clients once
 //! connections close.
 
-mod common;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::fixture;
-use common::server::Mkvcast;
 use mkvcast::segmenter::{segment_all, Event};
+use mkvcast_testkit::fixture;
+use mkvcast_testkit::process::Mkvcast;
 
 /// mkvcast under `ulimit -n 64`, looping the 14 s bench fixture, with
 /// room for far more clients than descriptors.

@@ -1,14 +1,12 @@
 //! Replays fuzzing results in the normal test suite (CI runs no fuzzer):
 //! every file in `tests/fuzz_regressions/` (inputs that once crashed, hung
 //! or broke an invariant) and the minimised corpora in `fuzz/corpus/`, all
-//! through the very checks the fuzz targets run (`fuzz/src/lib.rs`,
-//! included here by path). See TESTING.md, "Fuzzing".
-
-#[path = "../fuzz/src/lib.rs"]
-#[allow(dead_code)]
-mod fuzz_checks;
+//! through the very checks the fuzz targets run (`mkvcast_testkit::fuzz`).
+//! See TESTING.md, "Fuzzing".
 
 use std::path::{Path, PathBuf};
+
+use mkvcast_testkit::fuzz as fuzz_checks;
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)

@@ -1,20 +1,21 @@
-//! Smoke test of the load generator against the real server: 10 viewers of
-//! the looped benchmark stream for about 5 s, all clean.
+//! Smoke test of the load generator (`mkvcast-load load`, built from
+//! `tools/load` by the test kit) against the real server: 10 viewers of the
+//! looped benchmark stream for about 5 s, all clean.
 //! (`bench/compare.sh` runs the same pair at thousands of viewers.)
-
-mod common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::server::Mkvcast;
+use mkvcast_testkit::process::{load_tool, Mkvcast};
 
 #[test]
 fn ten_viewers_stream_cleanly() {
-    let fixture = common::fixture("bench_1mbit.webm");
+    let tool = load_tool();
+    let fixture = mkvcast_testkit::fixture("bench_1mbit.webm");
     let server = Mkvcast::start(&[fixture.to_str().unwrap(), "--loop", "--max-clients", "20"]);
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_mkvcast-load"))
+    let out = Command::new(tool)
+        .arg("load")
         .arg(server.url())
         .args(["--clients", "10", "--rate", "50", "--duration", "5"])
         .args(["--json", "--strict"])

@@ -8,19 +8,17 @@
 //!   block) on a packet ffprobe flags `K`.
 //!
 //! The tools are optional: without them the tests print a note and pass,
-//! unless `MKVCAST_REAL_CLIENTS=1` (see `tests/common/real.rs`).
-
-mod common;
+//! unless `MKVCAST_REAL_CLIENTS=1` (see `mkvcast_testkit::real`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::all_fixtures;
-use common::real::{require_tools, run_tool, TempFile};
 use mkvcast::ebml;
 use mkvcast::matroska::cluster::read_block_header;
 use mkvcast::matroska::ids;
 use mkvcast::segmenter::{concat, prefetch_file, segment_all, Event, LiveCluster, Segmenter};
+use mkvcast_testkit::all_fixtures;
+use mkvcast_testkit::real::{require_tools, run_tool, TempFile};
 
 /// Chunk size the fixtures are fed to the segmenter in.
 const CHUNK: usize = 64 << 10;
@@ -446,8 +444,8 @@ fn ffprobe_sees_an_attachment_stream_only_where_fonts_are_needed() {
         ),
     ];
     for (name, want) in expect {
-        let input = std::fs::read(common::fixture(name)).unwrap();
-        let original = ffprobe_streams(&common::fixture(name)).unwrap();
+        let input = std::fs::read(mkvcast_testkit::fixture(name)).unwrap();
+        let original = ffprobe_streams(&mkvcast_testkit::fixture(name)).unwrap();
         assert_eq!(original.len(), 4, "{name}: {original:?}");
         assert!(
             original[3].starts_with("attachment:"),
@@ -505,7 +503,7 @@ fn tracks_after_the_clusters_the_tools_read_it_and_its_live_stream_plays() {
     if !require_tools(&["ffmpeg", "ffprobe", "mkvinfo"]) {
         return;
     }
-    let original = common::fixture("seekhead/tracks_after_cluster.mkv");
+    let original = mkvcast_testkit::fixture("seekhead/tracks_after_cluster.mkv");
     let frames = ffprobe_frame_counts(&original);
     assert_eq!(
         frames,

@@ -4,7 +4,7 @@
 //! the `--loop` point.
 //!
 //! The tools are optional: without them the tests print a note and pass,
-//! unless `MKVCAST_REAL_CLIENTS=1` (see `tests/common/real.rs`).
+//! unless `MKVCAST_REAL_CLIENTS=1` (see `mkvcast_testkit::real`).
 
 mod common;
 
@@ -15,9 +15,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::chromium::{Browser, VideoState};
-use common::fixture;
-use common::real::{require_tool, require_tools, run_tool, TempFile};
-use common::server::{get, Mkvcast};
+use mkvcast_testkit::fixture;
+use mkvcast_testkit::http::get;
+use mkvcast_testkit::process::Mkvcast;
+use mkvcast_testkit::real::{require_tool, require_tools, run_tool, TempFile};
 
 fn fixture_path(name: &str) -> String {
     fixture(name).to_string_lossy().into_owned()

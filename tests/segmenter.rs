@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{all_fixtures, demux, fixture, DemuxedFrame, Rng};
+use common::{demux, DemuxedFrame};
 use mkvcast::ebml;
 use mkvcast::matroska::cluster::read_block_header;
 use mkvcast::matroska::ids;
@@ -13,6 +13,7 @@ use mkvcast::segmenter::{
     concat, prefetch_file, segment_all, Event, LiveCluster, Segmenter, SegmenterOptions,
     MAX_CLUSTER_BYTES,
 };
+use mkvcast_testkit::{all_fixtures, fixture, Rng};
 
 fn segments(events: &[Event]) -> Vec<&LiveCluster> {
     events

@@ -8,9 +8,13 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::server::{get, open_get, raw_request, read_response, Mkvcast};
-use common::{demux, fixture, Rng};
+use common::demux;
 use mkvcast::segmenter::{concat, segment_all, Event, LiveCluster};
+use mkvcast_testkit::http::{
+    get, open_get, open_get_small_window, raw_request, read_response, Response,
+};
+use mkvcast_testkit::process::Mkvcast;
+use mkvcast_testkit::{fixture, Rng};
 
 fn fixture_path(name: &str) -> String {
     fixture(name).to_string_lossy().into_owned()
@@ -188,7 +192,7 @@ fn stalled_client_does_not_slow_others_and_is_closed() {
     ]);
     let port = srv.port;
     // A client with a tiny receive window that never reads.
-    let stalled = common::server::open_get_small_window(port);
+    let stalled = open_get_small_window(port);
     thread::sleep(Duration::from_millis(200));
     let rss_before = srv.rss_kib();
     let readers: Vec<_> = (0..2)
@@ -232,7 +236,7 @@ fn stalled_client_does_not_slow_others_and_is_closed() {
 /// Connects a viewer to a server reading stdin, waits until it is waiting
 /// for the stream, then writes `data` to stdin and closes it; returns what
 /// the viewer received.
-fn pipe_to_a_waiting_viewer(srv: &mut Mkvcast, data: &[u8]) -> common::server::Response {
+fn pipe_to_a_waiting_viewer(srv: &mut Mkvcast, data: &[u8]) -> Response {
     let port = srv.port;
     let reader = thread::spawn(move || get(port, LONG));
     assert!(srv.wait_log("waits for the stream", Duration::from_secs(5)));

@@ -1,24 +1,20 @@
-//! A one-minute soak in the test suite: the viewers of
-//! `examples/soak_clients.rs` (included as a module) against the test build
-//! of mkvcast, with churn, slow readers and readers that stall; every byte
-//! is checked, and the server's RSS must not grow after warm-up.
+//! A one-minute soak in the test suite: the viewers of `mkvcast-load soak`
+//! (built from `tools/load` by the test kit) against the test build of
+//! mkvcast, with churn, slow readers and readers that stall; every byte is
+//! checked, and the server's RSS must not grow after warm-up.
 //! `bench/soak.sh` is the long version (release build, 30 minutes).
 //!
 //! `MKVCAST_SOAK_SECS` changes the length (default 60, at least 30).
 
-mod common;
-
-#[path = "../examples/soak_clients.rs"]
-#[allow(dead_code)]
-mod soak_clients;
-
+use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::fixture;
-use common::server::Mkvcast;
+use mkvcast_testkit::fixture;
+use mkvcast_testkit::process::{load_tool, Mkvcast};
 
 const CLIENTS: usize = 200;
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -44,6 +40,57 @@ const ALLOCATOR_ENV: [(&str, &str); 3] = [
     ("MALLOC_MMAP_THRESHOLD_", "65536"),
 ];
 
+/// Runs `mkvcast-load soak` on `port` for `secs` with this test's settings.
+fn soak(tool: &Path, port: u16, secs: u64) -> Output {
+    let (port, clients, secs) = (port.to_string(), CLIENTS.to_string(), secs.to_string());
+    let options = [
+        ("--port", port.as_str()),
+        ("--path", "/"),
+        ("--clients", &clients),
+        ("--slow", "10"),
+        ("--stoppers", "6"),
+        ("--churn", "20"),
+        ("--duration", &secs),
+        ("--ramp-rate", "100"),
+        ("--slow-rate", "60000"),
+        ("--stop-s", "8"),
+        ("--max-gap-ms", "200"),
+        ("--progress-s", "10"),
+    ];
+    Command::new(tool)
+        .arg("soak")
+        .args(options.iter().flat_map(|(k, v)| [*k, *v]))
+        .output()
+        .expect("run mkvcast-load soak")
+}
+
+/// Samples the server's RSS (KiB) and open fds every second until `stop`:
+/// `(seconds, rss, fds)`.
+fn sample(pid: u32, stop: Arc<AtomicBool>) -> thread::JoinHandle<Vec<(u64, u64, usize)>> {
+    thread::spawn(move || {
+        let mut samples = Vec::new();
+        let start = Instant::now();
+        let mut next = start + SAMPLE_EVERY;
+        while !stop.load(Ordering::Relaxed) {
+            if Instant::now() >= next {
+                next += SAMPLE_EVERY;
+                let status =
+                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let rss: u64 = status
+                    .lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+                samples.push((start.elapsed().as_secs(), rss, fds));
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        samples
+    })
+}
+
 #[test]
 fn one_minute_soak_with_churn() {
     let secs: u64 = std::env::var("MKVCAST_SOAK_SECS")
@@ -51,6 +98,7 @@ fn one_minute_soak_with_churn() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(60)
         .max(30);
+    let tool = load_tool();
     let file = fixture("bench_1mbit.webm").to_string_lossy().into_owned();
     let mut srv = Mkvcast::start_env(
         &[
@@ -66,54 +114,25 @@ fn one_minute_soak_with_churn() {
         &ALLOCATOR_ENV,
     );
     assert!(srv.wait_log("stream header ready", Duration::from_secs(10)));
-    let cfg = soak_clients::Config {
-        port: srv.port,
-        path: "/".into(),
-        clients: CLIENTS,
-        slow: 10,
-        stoppers: 6,
-        churn: 20,
-        duration: secs,
-        ramp_rate: 100,
-        slow_rate: 60_000,
-        stop_s: 8,
-        max_gap_ms: 200,
-        progress_s: 10,
-    };
 
     // RSS and fd samples while the viewers run.
     let stop = Arc::new(AtomicBool::new(false));
-    let pid = srv.child.id();
-    let sampler = {
-        let stop = stop.clone();
-        thread::spawn(move || {
-            let mut samples = Vec::new();
-            let start = Instant::now();
-            let mut next = start + SAMPLE_EVERY;
-            while !stop.load(Ordering::Relaxed) {
-                if Instant::now() >= next {
-                    next += SAMPLE_EVERY;
-                    let status =
-                        std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-                    let rss: u64 = status
-                        .lines()
-                        .find(|l| l.starts_with("VmRSS:"))
-                        .and_then(|l| l.split_whitespace().nth(1))
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
-                    samples.push((start.elapsed().as_secs(), rss, fds));
-                }
-                thread::sleep(Duration::from_millis(100));
-            }
-            samples
-        })
-    };
-    let summary = soak_clients::run(&cfg).expect("soak clients");
+    let sampler = sample(srv.child.id(), stop.clone());
+    let out = soak(&tool, srv.port, secs);
     stop.store(true, Ordering::Relaxed);
     let samples = sampler.join().unwrap();
-    eprintln!("{}", summary.text());
+    // Progress lines, then the summary line and its first problems.
+    let text = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{text}");
     eprintln!("soak_short: samples (s, RSS KiB, fds): {samples:?}");
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("soak JSON ({}): {e}\n{stdout}\n{text}", out.status));
+    let int = |k: &str| {
+        summary[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} missing in {summary}"))
+    };
 
     let log = srv.log();
     assert!(
@@ -122,24 +141,31 @@ fn one_minute_soak_with_churn() {
     );
     assert!(!log.contains("panicked"), "panic in the log");
     assert!(
-        summary.clean(),
-        "{}\n--- log tail:\n{}",
-        summary.text(),
+        summary["clean"] == true && out.status.success(),
+        "{text} ({})\n--- log tail:\n{}",
+        out.status,
         log.lines().rev().take(30).collect::<Vec<_>>().join("\n")
     );
-    assert!(summary.min_live_after_ramp as usize >= CLIENTS * 9 / 10);
+    assert!(int("min_live_after_ramp") as usize >= CLIENTS * 9 / 10);
     assert!(
-        summary.stoppers_closed > 0,
+        int("stoppers_closed") > 0,
         "the stall timeout closed stoppers"
     );
-    assert!(
-        summary.left >= secs * 10,
-        "churn happened: {}",
-        summary.left
-    );
+    assert!(int("left") >= secs * 10, "churn happened: {}", int("left"));
 
-    // After the warm-up: the mean of the first third against the mean of
-    // the last third.
+    assert_rss_flat(&samples);
+
+    // Once the viewers are gone, their descriptors are too.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while srv.fd_count() > 16 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(srv.fd_count() <= 16, "{} fds left open", srv.fd_count());
+}
+
+/// After the warm-up: the mean RSS of the first third of the samples
+/// against the mean of the last third.
+fn assert_rss_flat(samples: &[(u64, u64, usize)]) {
     let after: Vec<f64> = samples
         .iter()
         .filter(|s| s.0 >= WARMUP.as_secs())
@@ -159,10 +185,4 @@ fn one_minute_soak_with_churn() {
         growth <= MAX_GROWTH_PCT,
         "RSS grew {growth:.1}% after warm-up ({base:.0} -> {late:.0} KiB): {samples:?}"
     );
-    // Once the viewers are gone, their descriptors are too.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while srv.fd_count() > 16 && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(100));
-    }
-    assert!(srv.fd_count() <= 16, "{} fds left open", srv.fd_count());
 }

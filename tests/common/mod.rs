@@ -1,50 +1,12 @@
-//! Helpers shared by the integration tests.
+//! Test-only glue that the other crates do not need: an independent
+//! demuxer's view of a stream and the browser driver. What the tests share
+//! with the load tool and the fuzz targets (fixtures, RNG, HTTP client,
+//! process runner, validators) is in `mkvcast_testkit`.
 #![allow(dead_code)]
 
 use std::io::Cursor;
-use std::path::PathBuf;
 
 use matroska_demuxer::{Frame, MatroskaFile};
-
-/// Deterministic xorshift, so failures reproduce.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-/// Path of a bundled fixture.
-pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
-
-/// Every bundled Matroska/WebM fixture.
-pub fn all_fixtures() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("fixtures/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("webm" | "mkv")))
-        .collect();
-    v.sort();
-    assert!(
-        v.len() >= 10,
-        "expected the bundled fixtures, found {}",
-        v.len()
-    );
-    v
-}
 
 /// One frame as an independent demuxer sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,5 +39,3 @@ pub fn demux(bytes: &[u8]) -> Result<(Vec<DemuxedFrame>, u64), String> {
 }
 
 pub mod chromium;
-pub mod real;
-pub mod server;

@@ -3,7 +3,7 @@
 found, built from fixtures with fuzz/make_seeds.py's shrinker so that each
 stays a few KiB. Run from anywhere: python3 tests/fuzz_regressions/make.py
 
-Each file: two chunking-control bytes (see chunk_sizes in fuzz/src/lib.rs),
+Each file: two chunking-control bytes (see chunk_sizes in testkit/src/fuzz.rs),
 then the input.
 """
 import os

@@ -1,8 +1,8 @@
-//! Runs the real `mkvcast` binary on a loopback port and talks HTTP to it
-//! with a small std-only client.
+//! Runs the real `mkvcast` binary on a loopback port ([`Mkvcast`]), and
+//! finds (or first builds) the binaries that tests run: the package's own
+//! and the other workspace packages' (the load tool).
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -54,7 +54,7 @@ impl Mkvcast {
         cmd.arg("-c")
             .arg(format!("ulimit -n {nofile} && exec \"$@\""))
             .arg("bash")
-            .arg(env!("CARGO_BIN_EXE_mkvcast"))
+            .arg(mkvcast_bin())
             .args(args)
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "off"])
             .env("RUST_LOG", "info")
@@ -67,7 +67,7 @@ impl Mkvcast {
     }
 
     fn command(args: &[&str], stdin: Stdio, listen: &str) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mkvcast"));
+        let mut cmd = Command::new(mkvcast_bin());
         cmd.args(args)
             .args(["--listen", listen, "--admin-listen", "127.0.0.1:0"])
             .env("RUST_LOG", "debug")
@@ -215,114 +215,98 @@ impl Drop for Mkvcast {
     }
 }
 
-/// An HTTP response read until the server closed the connection.
-#[derive(Debug, Default)]
-pub struct Response {
-    pub status: u16,
-    pub head: String,
-    pub body: Vec<u8>,
-    /// When the first byte arrived and when the connection closed.
-    pub first_byte: Option<Instant>,
-    pub closed: Option<Instant>,
+/// `target/<profile>` of the build the running test belongs to: cargo puts
+/// test executables in its `deps/` and the package's binaries next to it.
+pub fn build_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe.parent().expect("test executable has a directory");
+    deps.parent().unwrap_or(deps).to_path_buf()
 }
 
-impl Response {
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_string())
-        })
+/// Path of a binary of the package under test: `CARGO_BIN_EXE_<name>` if
+/// the runner sets it at run time (cargo only sets it at compile time of
+/// the test, and only for the test's own package), else in [`build_dir`].
+pub fn bin_path(name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(format!("CARGO_BIN_EXE_{name}")) {
+        return p.into();
     }
+    build_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
-/// Sends `request` raw and reads the response until close or `timeout`.
-pub fn raw_request(port: u16, request: &[u8], timeout: Duration) -> Response {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.write_all(request).unwrap();
-    read_response(&mut s, timeout, usize::MAX)
+/// The `mkvcast` binary that `cargo test` built for the root package's
+/// integration tests.
+pub fn mkvcast_bin() -> PathBuf {
+    let p = bin_path("mkvcast");
+    assert!(
+        p.is_file(),
+        "{} missing: run the tests through cargo (the root package's tests build it)",
+        p.display()
+    );
+    p
 }
 
-/// GETs `/` and reads the whole stream (until the server closes).
-pub fn get(port: u16, timeout: Duration) -> Response {
-    raw_request(
-        port,
-        b"GET / HTTP/1.1\r\nHost: t\r\nUser-Agent: mkvcast-test\r\n\r\n",
-        timeout,
-    )
+/// The `mkvcast-load` tool, built first (see [`workspace_bin`]).
+pub fn load_tool() -> PathBuf {
+    workspace_bin("mkvcast-load", "mkvcast-load")
 }
 
-/// Reads a response: head, then body until close, `timeout`, or `max_body`.
-pub fn read_response(s: &mut TcpStream, timeout: Duration, max_body: usize) -> Response {
-    let deadline = Instant::now() + timeout;
-    let mut data = Vec::new();
-    let mut resp = Response::default();
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        s.set_read_timeout(Some(left.min(Duration::from_millis(500))))
-            .unwrap();
-        match s.read(&mut buf) {
-            Ok(0) => {
-                resp.closed = Some(Instant::now());
-                break;
-            }
-            Ok(n) => {
-                resp.first_byte.get_or_insert_with(Instant::now);
-                data.extend_from_slice(&buf[..n]);
-                if data.len() >= max_body.saturating_add(4096) {
-                    break;
-                }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => {
-                resp.closed = Some(Instant::now());
-                break;
-            }
-        }
+/// The binary `bin` of the workspace package `package`, built with the
+/// running test's profile into its target directory first, once per
+/// process. A root-package test cannot name another package's binary with
+/// `env!("CARGO_BIN_EXE_…")`, and a plain `cargo test` builds only the root
+/// package; building here keeps `cargo test` on a clean checkout working
+/// and never runs a stale tool. A no-op build takes a fraction of a second.
+pub fn workspace_bin(package: &str, bin: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let path = bin_path(bin);
+    if std::env::var_os(format!("CARGO_BIN_EXE_{bin}")).is_some() {
+        return path;
     }
-    if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-        resp.head = String::from_utf8_lossy(&data[..end]).into_owned();
-        resp.body = data[end + 4..].to_vec();
-        resp.status = resp
-            .head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == bin) {
+        cargo_build(package, bin);
+        built.push(bin.to_string());
     }
-    resp
+    assert!(
+        path.is_file(),
+        "cargo built {bin}, but {} is missing",
+        path.display()
+    );
+    path
 }
 
-/// Opens a GET connection and returns it without reading.
-pub fn open_get(port: u16) -> TcpStream {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-    s
-}
-
-/// Opens a GET connection whose receive buffer is tiny, so that a client
-/// that never reads really stalls instead of parking megabytes in the
-/// kernel.
-pub fn open_get_small_window(port: u16) -> TcpStream {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    sock.connect(&addr.into()).unwrap();
-    let mut s: TcpStream = sock.into();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-    s
-}
-
-/// Closes both directions.
-pub fn close(s: TcpStream) {
-    let _ = s.shutdown(Shutdown::Both);
+/// `cargo build -p PACKAGE --bin BIN` for the profile and target of
+/// [`build_dir`]; panics with cargo's output if it fails.
+fn cargo_build(package: &str, bin: &str) {
+    let dir = build_dir();
+    let profile = match dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev".to_string(),
+        Some(p) => p.to_string(),
+    };
+    let parent = dir.parent().expect("build directory has a parent");
+    // target/<profile>, or target/<triple>/<profile> with --target.
+    let is_root = |p: &Path| p.join("CACHEDIR.TAG").is_file();
+    let (target_dir, triple) = match parent.parent() {
+        Some(root) if !is_root(parent) && is_root(root) => (root, parent.file_name()),
+        _ => (parent, None),
+    };
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "--manifest-path", manifest])
+        .args(["-p", package, "--bin", bin, "--profile", &profile])
+        .arg("--target-dir")
+        .arg(target_dir);
+    if let Some(t) = triple {
+        cmd.arg("--target").arg(t);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running cargo to build {bin}: {e}"));
+    assert!(
+        out.status.success(),
+        "cargo build -p {package} --bin {bin} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
