@@ -77,5 +77,6 @@ pub fn demux(bytes: &[u8]) -> Result<(Vec<DemuxedFrame>, u64), String> {
 }
 
 pub mod chromium;
+pub mod firefox;
 pub mod real;
 pub mod server;
