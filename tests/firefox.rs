@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::firefox::{group_alive, Browser, VideoState};
+use common::firefox::{Browser, VideoState};
 use common::fixture;
 use common::server::Mkvcast;
 
@@ -103,11 +103,14 @@ fn firefox_driver_runs_scripts_and_leaves_nothing_behind() {
     assert!(err.contains("video failed: 4:"), "{err}");
 
     let (pgid, profile) = (b.process_group(), b.profile_dir());
-    assert!(group_alive(pgid));
+    assert!(Browser::group_alive(pgid));
     let t_drop = Instant::now();
     drop(b);
     eprintln!("closed in {:?}; total {:?}", t_drop.elapsed(), t0.elapsed());
-    assert!(!group_alive(pgid), "processes of group {pgid} left behind");
+    assert!(
+        !Browser::group_alive(pgid),
+        "processes of group {pgid} left behind"
+    );
     assert!(
         !profile.exists(),
         "profile {} left behind",
