@@ -456,7 +456,8 @@ fn truncated_input_ends_with_the_segments_it_completed() {
         let input = std::fs::read(&path).unwrap();
         let (full, _) = segment_all(&input, 1 << 20).unwrap();
         let full_segs = segments(&full);
-        let streamable = n == "gst_streamable.webm";
+        // The GStreamer `streamable=true` files have unknown-size clusters.
+        let streamable = matches!(n.as_str(), "gst_streamable.webm" | "gst_vp8_vorbis.webm");
         for fraction in [0.1, 0.33, 0.5, 0.77, 0.999] {
             let cut = (input.len() as f64 * fraction) as usize;
             let (events, _) = segment_all(&input[..cut], 4096).unwrap();

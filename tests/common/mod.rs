@@ -39,3 +39,4 @@ pub fn demux(bytes: &[u8]) -> Result<(Vec<DemuxedFrame>, u64), String> {
 }
 
 pub mod chromium;
+pub mod firefox;
