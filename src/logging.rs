@@ -96,7 +96,7 @@ fn timestamp() -> String {
 }
 
 /// A UTC time as `2026-11-25T15:04:05.123Z` (RFC 3339).
-pub fn utc(t: SystemTime) -> String {
+pub(crate) fn utc(t: SystemTime) -> String {
     let now = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);

@@ -39,24 +39,30 @@ impl Ticks {
 }
 
 impl Nanos {
+    /// No time at all.
     pub const ZERO: Nanos = Nanos(0);
 
+    /// `ms` milliseconds (saturating).
     pub fn from_millis(ms: u64) -> Nanos {
         Nanos(ms.saturating_mul(1_000_000))
     }
 
+    /// The sum, at most `u64::MAX` ns.
     pub fn saturating_add(self, other: Nanos) -> Nanos {
         Nanos(self.0.saturating_add(other.0))
     }
 
+    /// The difference, at least zero.
     pub fn saturating_sub(self, other: Nanos) -> Nanos {
         Nanos(self.0.saturating_sub(other.0))
     }
 
+    /// In seconds, for logs and status pages.
     pub fn as_secs_f64(self) -> f64 {
         self.0 as f64 / 1e9
     }
 
+    /// As a [`Duration`], to compare with the wall clock.
     pub fn as_duration(self) -> Duration {
         Duration::from_nanos(self.0)
     }

@@ -1,5 +1,5 @@
 //! Property tests: random valid Matroska/WebM streams, written by a small
-//! test-side writer (independent of `mkvcast::ebml`'s writers), segmented
+//! test-side writer (independent of mkvcast's EBML writers), segmented
 //! in a random chunking. The output must carry every frame of the input
 //! (track, absolute timestamp, keyframe flag, size, order) as an
 //! independent demuxer (`matroska-demuxer`) and our own block walk see it;
@@ -9,9 +9,8 @@
 mod common;
 
 use common::{demux, DemuxedFrame};
-use mkvcast::ebml;
-use mkvcast::matroska::cluster::read_block_header;
-use mkvcast::matroska::ids;
+use mkvcast::internals::cluster::read_block_header;
+use mkvcast::internals::{ebml, ids};
 use mkvcast::segmenter::{concat, segment_all, Event, LiveCluster};
 use proptest::prelude::*;
 

@@ -13,9 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mkvcast::ebml;
-use mkvcast::matroska::cluster::read_block_header;
-use mkvcast::matroska::ids;
+use mkvcast::internals::cluster::read_block_header;
+use mkvcast::internals::{ebml, ids};
 use mkvcast::segmenter::{concat, prefetch_file, segment_all, Event, LiveCluster, Segmenter};
 use mkvcast_testkit::all_fixtures;
 use mkvcast_testkit::real::{require_tools, run_tool, TempFile};

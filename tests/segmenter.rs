@@ -6,9 +6,8 @@ mod common;
 use std::path::Path;
 
 use common::{demux, DemuxedFrame};
-use mkvcast::ebml;
-use mkvcast::matroska::cluster::read_block_header;
-use mkvcast::matroska::ids;
+use mkvcast::internals::cluster::read_block_header;
+use mkvcast::internals::{ebml, ids};
 use mkvcast::segmenter::{
     concat, prefetch_file, segment_all, Event, LiveCluster, Segmenter, SegmenterOptions,
     MAX_CLUSTER_BYTES,

@@ -14,6 +14,7 @@ use super::{read_element_header, EbmlError, ElementHeader};
 /// One child of a fully buffered master element.
 #[derive(Debug, Clone, Copy)]
 pub struct Child<'a> {
+    /// The child's ID and size.
     pub header: ElementHeader,
     /// Offset of the child's first byte within the parent's data.
     pub offset: usize,
@@ -49,6 +50,7 @@ pub struct Children<'a> {
 /// Why a child of a buffered master element could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChildError {
+    /// The child's ID or size is not valid EBML.
     Ebml(EbmlError),
     /// The child's header or data runs past the end of its parent.
     Overrun,

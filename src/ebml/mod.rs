@@ -17,11 +17,13 @@ mod write;
 
 use std::fmt;
 
-pub use children::{children, Child, ChildError, Children};
+pub use children::{children, ChildError};
 pub use write::{write_id, write_size, write_uint_element, UNKNOWN_SIZE_BYTES};
 
 /// An element's size field when all its value bits are ones: "unknown size",
-/// used by live muxers for Segment and Cluster.
+/// used by live muxers for Segment and Cluster. The readers return it as a
+/// plain `None`; only the tests name it.
+#[cfg(test)]
 pub const UNKNOWN_SIZE: Option<u64> = None;
 
 /// Longest element ID Matroska allows (EBMLMaxIDLength default).
@@ -118,6 +120,7 @@ pub fn read_id(buf: &[u8]) -> Result<Option<(u32, usize)>, EbmlError> {
 /// An element's ID and size, as read from the start of its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ElementHeader {
+    /// The element ID, marker bits kept (see [`read_id`]).
     pub id: u32,
     /// `None` is unknown size.
     pub size: Option<u64>,

@@ -15,8 +15,11 @@ use crate::ebml;
 /// The header of a SimpleBlock or Block: track, relative timestamp, flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockHeader {
+    /// Track number of the block.
     pub track: u64,
+    /// Timestamp relative to the Cluster's, in ticks.
     pub relative_timestamp: i16,
+    /// The flags byte (keyframe, lacing, ...).
     pub flags: u8,
     /// Offset of the 16-bit timestamp within the block's data.
     pub timestamp_offset: usize,

@@ -1,6 +1,6 @@
 //! A Cluster as served live ([`LiveCluster`]): self-contained, a known
 //! size, its Timestamp first. The scan that makes one lives in `split` and
-//! `block`; their items are re-exported here, where callers found them.
+//! `block`; their items are re-exported here for the crate.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,8 +16,8 @@ use super::ids;
 use crate::ebml;
 use crate::time::{Nanos, Ticks};
 
-pub use super::block::{read_block_header, BlockHeader};
-pub use super::split::{split_cluster, ClusterError, TrackContext};
+pub(crate) use super::block::read_block_header;
+pub(crate) use super::split::{split_cluster, TrackContext};
 
 /// One Cluster as served: a self-contained element with a known size whose
 /// first child is its Timestamp.
@@ -61,6 +61,8 @@ impl LiveCluster {
         self.bytes.len()
     }
 
+    /// Whether [`len`](Self::len) is 0 (never, for a cluster the segmenter
+    /// made).
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }

@@ -1,6 +1,10 @@
 //! Matroska specifics on top of EBML: element IDs, the live stream header
-//! (`header`, with `tracks` and the `attachments` rule), and the cluster
-//! scan (`cluster`, with the `block` header scan and the keyframe `split`).
+//! ([`header`], built by `builder` with `tracks` and the `attachments`
+//! rule), and the cluster as served ([`cluster`], made by the `block`
+//! header scan and the keyframe `split`).
+//!
+//! Only the types a server hands out are public; the parsers are the
+//! crate's (the project's tests reach a few through `crate::internals`).
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -8,12 +12,13 @@
     clippy::indexing_slicing
 )]
 
-pub mod attachments;
-mod block;
+mod attachments;
+pub(crate) mod block;
+pub(crate) mod builder;
 pub mod cluster;
 pub mod header;
-pub mod ids;
-mod split;
+pub(crate) mod ids;
+pub(crate) mod split;
 #[cfg(test)]
 pub(crate) mod test_writer;
-pub mod tracks;
+pub(crate) mod tracks;

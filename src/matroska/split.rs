@@ -25,7 +25,9 @@ use crate::time::{Nanos, Ticks};
 /// What the stream's tracks say about reading its clusters.
 #[derive(Debug, Clone, Default)]
 pub struct TrackContext {
+    /// Nanoseconds per timestamp tick (Info TimestampScale).
     pub timestamp_scale: u64,
+    /// The track whose keyframes clusters are split at, if any.
     pub video_track: Option<u64>,
     /// DefaultDuration per track number, in nanoseconds.
     pub default_durations: HashMap<u64, u64>,
@@ -36,6 +38,7 @@ pub struct TrackContext {
 pub enum ClusterError {
     /// No Timestamp child: its blocks cannot be placed in time.
     NoTimestamp,
+    /// A child does not parse or runs past the Cluster's end.
     Malformed(ebml::ChildError),
 }
 

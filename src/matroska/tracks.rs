@@ -14,19 +14,28 @@ use crate::ebml::{self, ChildError};
 /// TrackType, as the Matroska specification numbers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrackType {
+    /// 1: video.
     Video,
+    /// 2: audio.
     Audio,
+    /// 3: a mix of video and audio in one track.
     Complex,
+    /// 0x10: an overlay logo.
     Logo,
+    /// 0x11: subtitles.
     Subtitle,
+    /// 0x12: menu buttons.
     Buttons,
+    /// 0x20: control codes.
     Control,
+    /// 0x21: timed metadata.
     Metadata,
     /// A value the specification does not define (0 when absent).
     Other(u64),
 }
 
 impl TrackType {
+    /// The type a stored TrackType value names.
     pub fn from_u64(v: u64) -> TrackType {
         match v {
             1 => TrackType::Video,
@@ -70,12 +79,19 @@ impl TrackType {
 /// A track of the stream: the fields of its TrackEntry that serving needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackEntry {
+    /// TrackNumber: what the track's blocks name it by.
     pub number: u64,
+    /// TrackType.
     pub track_type: TrackType,
+    /// CodecID, e.g. `V_VP9` or `A_OPUS`.
     pub codec_id: String,
+    /// Video PixelWidth.
     pub width: Option<u64>,
+    /// Video PixelHeight.
     pub height: Option<u64>,
+    /// Audio Channels.
     pub channels: Option<u64>,
+    /// Audio SamplingFrequency, in Hz.
     pub sampling_frequency: Option<f64>,
     /// DefaultDuration of one frame in nanoseconds, if the muxer wrote it.
     pub default_duration_ns: Option<u64>,

@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use super::{Event, Segmenter, SegmenterError, State, MAX_HEADER_BYTES};
 use crate::ebml::{self, ElementHeader};
+use crate::matroska::builder::HeaderBuilder;
 use crate::matroska::cluster::TrackContext;
-use crate::matroska::header::{HeaderBuilder, HeaderError, StreamHeader};
+use crate::matroska::header::{HeaderError, StreamHeader};
 use crate::matroska::ids;
 
 impl Segmenter {

@@ -16,7 +16,8 @@ use super::{
     MAX_LEADING_GARBAGE, MAX_SKIP_BYTES,
 };
 use crate::ebml::{self, ElementHeader};
-use crate::matroska::header::{HeaderBuilder, HeaderError};
+use crate::matroska::builder::HeaderBuilder;
+use crate::matroska::header::HeaderError;
 use crate::matroska::ids;
 
 impl Segmenter {

@@ -45,8 +45,9 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::matroska::builder::HeaderBuilder;
 use crate::matroska::cluster::TrackContext;
-use crate::matroska::header::{HeaderBuilder, StreamHeader};
+use crate::matroska::header::StreamHeader;
 use crate::time::Nanos;
 
 pub use crate::matroska::cluster::LiveCluster;
@@ -157,6 +158,7 @@ impl Segmenter {
         Self::with_options(SegmenterOptions::default())
     }
 
+    /// A segmenter making the operator's choices in `options`.
     pub fn with_options(options: SegmenterOptions) -> Self {
         Segmenter {
             buf: BytesMut::with_capacity(64 << 10),
@@ -190,6 +192,7 @@ impl Segmenter {
         self.preloaded = header;
     }
 
+    /// What has been read, emitted and skipped so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
     }

@@ -128,5 +128,5 @@ pub(super) fn ebml_header_at(b: &[u8]) -> Option<bool> {
         _ => return Some(false),
     };
     let data = b.get(h.header_len..total)?;
-    Some(crate::matroska::header::parse_doc_type(data).is_ok())
+    Some(crate::matroska::builder::parse_doc_type(data).is_ok())
 }

@@ -44,6 +44,7 @@ pub struct PrefetchedHeader {
 }
 
 impl PrefetchedHeader {
+    /// Whether nothing was read ahead.
     pub fn is_empty(&self) -> bool {
         self.elements.is_empty()
     }
@@ -60,10 +61,13 @@ impl PrefetchedHeader {
 /// Why the elements a SeekHead names could not be read.
 #[derive(Debug)]
 pub enum PrefetchError {
+    /// Reading or seeking the file failed.
     Io(io::Error),
     /// Info or Tracks would make the header exceed [`MAX_HEADER_BYTES`].
     TooLarge {
+        /// The element's ID (Info or Tracks).
         id: u32,
+        /// The element's whole length, in bytes.
         bytes: u64,
     },
 }

@@ -9,8 +9,12 @@
 /// Counters of what was read, emitted and skipped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Bytes fed to the segmenter.
     pub bytes_in: u64,
+    /// Stream headers emitted ([`Event::Header`](super::Event::Header)).
     pub headers: u64,
+    /// Clusters emitted ([`Event::Cluster`](super::Event::Cluster)), splits
+    /// included.
     pub clusters: u64,
     /// Clusters split at a keyframe (each split adds one segment).
     pub splits: u64,

@@ -10,16 +10,16 @@
 
 mod accept;
 mod admin;
-pub mod client;
+mod client;
 mod config;
 mod fanout;
-pub mod http;
+mod http;
 mod listen;
 mod request;
 mod respond;
 mod shutdown;
 mod slots;
-pub mod status;
+mod status;
 mod stream;
 mod timeouts;
 

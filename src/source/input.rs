@@ -10,11 +10,17 @@ use super::http::open_http;
 /// Where the stream comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
+    /// A file (or a FIFO) at this path.
     File(PathBuf),
+    /// Standard input (`-`).
     Stdin,
+    /// An `http://` URL, fetched with one GET and reconnected when it ends.
     Http {
+        /// Host name or IP address (IPv6 without brackets).
         host: String,
+        /// TCP port (80 when the URL has none).
         port: u16,
+        /// Path and query, starting with `/`.
         path: String,
     },
 }
@@ -22,9 +28,13 @@ pub enum Input {
 /// Why an input could not be opened or read.
 #[derive(Debug)]
 pub enum SourceError {
+    /// The named file or host could not be opened or connected to.
     Open(String, io::Error),
+    /// A URL of a scheme other than `http://`.
     UnsupportedUrl(String),
+    /// A bad `http://` URL, or a response that is not a usable stream.
     Http(String),
+    /// Reading the opened input failed.
     Read(io::Error),
     /// The input ended before a playable stream header was read.
     NoStream(String),
@@ -38,6 +48,7 @@ pub enum SourceError {
 pub struct InputError {
     /// The input as the log names it.
     pub input: String,
+    /// What went wrong.
     pub error: Arc<SourceError>,
 }
 
@@ -156,7 +167,9 @@ fn parse_http(arg: &str, rest: &str) -> Result<Input, SourceError> {
 /// An opened input. A file starts again by seeking, without a new file
 /// descriptor, so `--loop` cannot fail at the loop point for want of one.
 pub enum Reader {
+    /// An opened file: seekable, so it can loop and be read ahead.
     File(std::fs::File),
+    /// Anything else (stdin, an HTTP body): read once, reopened to loop.
     Stream(Box<dyn Read + Send>),
 }
 

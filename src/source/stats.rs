@@ -7,14 +7,18 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum InputState {
+    /// Reading and segmenting input.
     Reading = 0,
     /// Waiting for the wall clock to reach the next cluster's time.
     Paced = 1,
+    /// The input ended or failed; nothing more will come.
     Ended = 2,
+    /// An `http://` input dropped; waiting to connect again.
     Reconnecting = 3,
 }
 
 impl InputState {
+    /// A lower-case word for status pages and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
             InputState::Reading => "reading",
@@ -34,14 +38,17 @@ pub struct InputStats {
 }
 
 impl InputStats {
+    /// Bytes read from the input, over every loop and reconnection.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
 
+    /// Times an `http://` input was connected again after it dropped.
     pub fn reconnects(&self) -> u64 {
         self.reconnects.load(Ordering::Relaxed)
     }
 
+    /// What the input is doing now.
     pub fn state(&self) -> InputState {
         match self.state.load(Ordering::Relaxed) {
             0 => InputState::Reading,

@@ -7,10 +7,10 @@
 //! libFuzzer or a nightly toolchain.
 
 use bytes::Bytes;
-use mkvcast::ebml::{self, ChildError};
-use mkvcast::matroska::cluster::{self, LiveCluster, TrackContext};
-use mkvcast::matroska::{header, ids};
-use mkvcast::segmenter::{Event, Segmenter, SegmenterError, MAX_CLUSTER_BYTES};
+use mkvcast::internals::cluster::{self, TrackContext};
+use mkvcast::internals::ebml::{self, ChildError};
+use mkvcast::internals::{header, ids};
+use mkvcast::segmenter::{Event, LiveCluster, Segmenter, SegmenterError, MAX_CLUSTER_BYTES};
 
 use crate::Rng;
 

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use mkvcast::matroska::ids;
+use mkvcast::internals::ids;
 
 /// The first problem found in a viewer's stream. Errors of mkvcast's
 /// parsers are kept as their message: the summary counts reasons by text.

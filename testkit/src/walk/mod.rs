@@ -19,7 +19,7 @@ mod tests;
 
 pub use error::WalkError;
 
-use mkvcast::matroska::ids;
+use mkvcast::internals::ids;
 
 /// Cap on the elements buffered whole (EBML header, Info, Tracks).
 const MAX_SMALL: u64 = 64 * 1024;

@@ -2,8 +2,8 @@
 //! checks on the few elements the walk reads (EBML header, Info, Tracks,
 //! Cluster Timestamps, block headers).
 
-use mkvcast::ebml::{self, ElementHeader};
-use mkvcast::matroska::{cluster, header, ids};
+use mkvcast::internals::ebml::{self, ElementHeader};
+use mkvcast::internals::{cluster, header, ids};
 
 use super::{State, StreamWalk, WalkError, MAX_INTERVAL_MS, MAX_SMALL};
 

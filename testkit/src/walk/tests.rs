@@ -1,5 +1,4 @@
-use mkvcast::ebml;
-use mkvcast::matroska::{cluster, ids};
+use mkvcast::internals::{cluster, ebml, ids};
 
 use super::StreamWalk;
 use crate::Rng;
