@@ -139,7 +139,7 @@ impl Continuity {
     }
 
     /// Where each track's media sent so far ends.
-    // Only the tests look at single tracks; the source needs `end` alone.
+    // Only the tests look at single tracks; the input side needs `end` alone.
     #[cfg(test)]
     pub fn track_ends(&self) -> &TrackEnds {
         &self.ends

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 
-use crate::source::{InputError, SourceError};
+use crate::input::{InputError, InputFailure};
 
 /// Why the server could not start or stopped with a failure.
 #[derive(Debug)]
@@ -16,9 +16,9 @@ pub enum Error {
     /// The event loop's poll failed.
     Poll(io::Error),
     /// The input could not be opened.
-    Open(SourceError),
+    Open(InputError),
     /// The input failed before any stream was served.
-    Input(InputError),
+    Input(InputFailure),
 }
 
 impl fmt::Display for Error {

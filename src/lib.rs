@@ -1,10 +1,11 @@
 //! mkvcast: a live HTTP streaming server for Matroska/WebM.
 //!
-//! The data path: [`source`] reads and paces the input, [`segmenter`] cuts
-//! it into a stream header and Cluster segments (with the private `ebml`
-//! reader and [`matroska`]), the private `publisher` keeps the recent ones
-//! and queues them per client, and [`server`] writes them to HTTP clients
-//! from one event loop.
+//! The data path: [`input`] reads and paces the input (a file, stdin or an
+//! `http://` URL), [`segmenter`] cuts it into a stream header and served
+//! clusters (with the private `ebml` reader and [`matroska`]), the private
+//! `continuity` keeps timestamps going across loops and reconnects, the
+//! private `publisher` keeps the recent clusters and queues them per
+//! viewer, and [`server`] writes them to HTTP clients from one event loop.
 //!
 //! The public API is what `src/main.rs` and an embedding program use: the
 //! server, its input, the segmenter and the types they hand out. The
@@ -20,12 +21,12 @@
 mod continuity;
 mod ebml;
 pub mod error;
+pub mod input;
 pub mod logging;
 pub mod matroska;
 mod publisher;
 pub mod segmenter;
 pub mod server;
-pub mod source;
 pub mod time;
 
 /// For mkvcast's own tests, fuzz targets and tools only (`tests/`,

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use argh::FromArgs;
 use mkvcast::error::Error;
+use mkvcast::input::{self, Input, InputOptions, InputStats};
 use mkvcast::server::{self, Config, Listeners, Server, Shutdown, StreamInput};
-use mkvcast::source::{self, Input, InputStats, SourceOptions};
 
 /// Live HTTP streaming of Matroska/WebM. Reads one input in real time (paced
 /// by its own timestamps) and serves it to every HTTP client, each starting
@@ -260,7 +260,7 @@ fn run(args: Args) -> Result<(), Error> {
     let (poll, waker) = server::poll_and_waker().map_err(Error::Listen)?;
     let (tx, rx) = mpsc::channel();
     log::info!("reading {}", input.name());
-    let options = SourceOptions {
+    let options = InputOptions {
         pace: !args.no_pace,
         looping: args.looping,
         reconnect_timeout: Duration::from_millis(args.reconnect_timeout_ms),
@@ -270,7 +270,7 @@ fn run(args: Args) -> Result<(), Error> {
     let input_name = display_name(&input);
     let log_name = input.name();
     let stats = Arc::new(InputStats::default());
-    source::spawn(input, reader, options, stats.clone(), move |ev| {
+    input::spawn(input, reader, options, stats.clone(), move |ev| {
         if tx.send(ev).is_ok() {
             let _ = input_waker.wake();
         }

@@ -8,29 +8,29 @@ use std::time::Instant;
 use super::client::Phase;
 use super::respond::release_viewer;
 use super::Server;
+use crate::input::InputEvent;
 use crate::matroska::cluster::LiveCluster;
 use crate::matroska::header::StreamHeader;
 use crate::publisher::HeaderChange;
-use crate::source::SourceEvent;
 
 impl Server {
     /// Takes every event the input thread has sent.
-    pub(super) fn drain_source(&mut self) {
+    pub(super) fn drain_input(&mut self) {
         while let Some(ev) = self.stream.next_event() {
-            log::trace!("source event: {ev:?}");
-            self.source_event(ev);
+            log::trace!("input event: {ev:?}");
+            self.input_event(ev);
         }
     }
 
-    fn source_event(&mut self, ev: SourceEvent) {
+    fn input_event(&mut self, ev: InputEvent) {
         let now = Instant::now();
         match ev {
-            SourceEvent::Header(h) => self.new_header(h, now),
-            SourceEvent::Restart => self.restart(),
+            InputEvent::Header(h) => self.new_header(h, now),
+            InputEvent::Restart => self.restart(),
             // Blocks are served with their completed cluster for now.
-            SourceEvent::ClusterStart { .. } | SourceEvent::Block(_) => {}
-            SourceEvent::ClusterEnd(s) => self.publish(s),
-            SourceEvent::End(result) => {
+            InputEvent::ClusterStart { .. } | InputEvent::Block(_) => {}
+            InputEvent::ClusterEnd(s) => self.publish(s),
+            InputEvent::End(result) => {
                 self.stream.end(result);
                 for key in self.conn_keys() {
                     self.finish_conn(key, now);

@@ -1,5 +1,11 @@
 //! The little HTTP the server speaks: parse one request head with
 //! `httparse`, and build the few responses it sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use bytes::Bytes;
 
@@ -154,6 +160,7 @@ pub fn error_response(status: Status) -> Bytes {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

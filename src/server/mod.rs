@@ -212,7 +212,7 @@ impl Server {
                 if self.shutdown.is_requested() && !self.shutting_down {
                     self.begin_shutdown();
                 }
-                self.drain_source();
+                self.drain_input();
             }
             ADMIN => self.accept(None),
             Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {

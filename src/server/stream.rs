@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::http;
+use crate::input::{InputError, InputEvent, InputFailure, InputStats};
 use crate::matroska::header::StreamHeader;
 use crate::publisher::{HeaderChange, Publisher, MAX_BUFFER_BYTES};
-use crate::source::{InputError, InputStats, SourceError, SourceEvent};
 
 /// Window over which the input bitrate is measured.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
@@ -22,7 +22,7 @@ const RATE_WINDOW: Duration = Duration::from_secs(10);
 /// The input side of a stream, as its caller hands it to the server.
 pub struct StreamInput {
     /// Events from the input thread, in order.
-    pub events: Receiver<SourceEvent>,
+    pub events: Receiver<InputEvent>,
     /// The input's name, as errors about it say.
     pub name: String,
     /// Counters the input thread keeps.
@@ -31,14 +31,14 @@ pub struct StreamInput {
 
 /// A stream and everything the server knows about it.
 pub struct Stream {
-    events: Receiver<SourceEvent>,
+    events: Receiver<InputEvent>,
     pub(super) publisher: Publisher,
     /// Response head for the current header's content type.
     head: Option<Bytes>,
     /// Set when the input ended: how it ended.
-    ended: Option<Result<(), InputError>>,
+    ended: Option<Result<(), InputFailure>>,
     /// Why an otherwise normal end should exit non-zero.
-    failure: Option<InputError>,
+    failure: Option<InputFailure>,
     /// The input's name, for errors the server reports for it.
     name: String,
     pub(super) input_stats: Arc<InputStats>,
@@ -65,14 +65,14 @@ impl Stream {
 
     /// The next event from the input; `End` with an error once if the input
     /// thread went away without saying how it ended.
-    pub fn next_event(&mut self) -> Option<SourceEvent> {
+    pub fn next_event(&mut self) -> Option<InputEvent> {
         match self.events.try_recv() {
             Ok(ev) => Some(ev),
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) if self.ended.is_none() => {
-                Some(SourceEvent::End(Err(InputError {
+                Some(InputEvent::End(Err(InputFailure {
                     input: self.name.clone(),
-                    error: Arc::new(SourceError::Stopped),
+                    error: Arc::new(InputError::Stopped),
                 })))
             }
             Err(TryRecvError::Disconnected) => None,
@@ -100,7 +100,7 @@ impl Stream {
 
     /// Records how the input ended. An error before any header is the
     /// process's failure (nothing was served); later it is only logged.
-    pub fn end(&mut self, result: Result<(), InputError>) {
+    pub fn end(&mut self, result: Result<(), InputFailure>) {
         match &result {
             Ok(()) => log::info!("input ended: sending what is queued, then closing"),
             Err(e) if self.header().is_none() => self.failure = Some(e.clone()),
@@ -110,7 +110,7 @@ impl Stream {
     }
 
     /// Why the stream failed, if it did: the one-line exit reason.
-    pub fn take_failure(&mut self) -> Option<InputError> {
+    pub fn take_failure(&mut self) -> Option<InputFailure> {
         match (self.failure.take(), self.ended.take()) {
             (Some(f), _) => Some(f),
             (None, Some(Err(e))) if self.header().is_none() => Some(e),

@@ -13,15 +13,15 @@ use mio::Waker;
 
 use super::{bind, poll_and_waker, Config, Listeners, Server, Shutdown, StreamInput};
 use crate::error::Error;
+use crate::input::{InputError, InputEvent, InputFailure, InputStats};
 use crate::matroska::cluster::LiveCluster;
 use crate::matroska::header::StreamHeader;
 use crate::segmenter::{segment_all, Event};
-use crate::source::{InputError, InputStats, SourceError, SourceEvent};
 
 /// A running in-process server and the sending end of its input.
 struct Harness {
     addr: SocketAddr,
-    events: Sender<SourceEvent>,
+    events: Sender<InputEvent>,
     waker: Arc<Waker>,
     shutdown: Shutdown,
     thread: Option<JoinHandle<Result<(), Error>>>,
@@ -54,21 +54,21 @@ impl Harness {
         }
     }
 
-    fn send(&self, ev: SourceEvent) {
+    fn send(&self, ev: InputEvent) {
         self.events.send(ev).unwrap();
         self.waker.wake().unwrap();
     }
 
     fn header(&self, h: &Arc<StreamHeader>) {
-        self.send(SourceEvent::Header(h.clone()));
+        self.send(InputEvent::Header(h.clone()));
     }
 
     fn cluster(&self, c: &LiveCluster) {
-        self.send(SourceEvent::ClusterStart {
+        self.send(InputEvent::ClusterStart {
             timestamp: c.timestamp,
             start: c.start,
         });
-        self.send(SourceEvent::ClusterEnd(c.clone()));
+        self.send(InputEvent::ClusterEnd(c.clone()));
     }
 
     /// Connects and sends a request; the reply is read with [`read_all`].
@@ -146,7 +146,7 @@ fn viewer_before_the_header_gets_every_cluster_then_the_close() {
     for c in clusters {
         srv.cluster(c);
     }
-    srv.send(SourceEvent::End(Ok(())));
+    srv.send(InputEvent::End(Ok(())));
     let resp = read_all(viewer);
     let (head, body) = split(&resp);
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
@@ -173,7 +173,7 @@ fn late_joiner_starts_at_a_keyframe_cluster_of_the_ring() {
     settle();
     let viewer = srv.request("GET", "/");
     settle();
-    srv.send(SourceEvent::End(Ok(())));
+    srv.send(InputEvent::End(Ok(())));
     let resp = read_all(viewer);
     let (_, body) = split(&resp);
     let rest = body
@@ -212,7 +212,7 @@ fn viewers_beyond_max_clients_get_503_with_retry_after() {
     let (head, body) = split(&head_only);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(body.is_empty());
-    srv.send(SourceEvent::End(Ok(())));
+    srv.send(InputEvent::End(Ok(())));
     let (_, body) = split(&read_all(first));
     assert_eq!(body, expected(&h, &clusters[..1]));
     assert!(srv.join().is_ok());
@@ -252,9 +252,9 @@ fn input_failing_before_any_header_is_the_exit_reason() {
     let mut srv = Harness::start(Config::default());
     let viewer = srv.request("GET", "/");
     settle();
-    srv.send(SourceEvent::End(Err(InputError {
+    srv.send(InputEvent::End(Err(InputFailure {
         input: "x.webm".into(),
-        error: Arc::new(SourceError::NoStream(
+        error: Arc::new(InputError::NoStream(
             "holds no playable Matroska/WebM stream".into(),
         )),
     })));
@@ -276,7 +276,7 @@ fn restart_resumes_viewers_at_the_next_keyframe_cluster() {
     srv.cluster(&clusters[0]);
     let viewer = srv.request("GET", "/");
     settle();
-    srv.send(SourceEvent::Restart);
+    srv.send(InputEvent::Restart);
     let next_key = 1 + clusters[1..].iter().position(|c| c.keyframe).unwrap();
     assert!(
         next_key > 1,
@@ -285,7 +285,7 @@ fn restart_resumes_viewers_at_the_next_keyframe_cluster() {
     for c in &clusters[1..=next_key] {
         srv.cluster(c);
     }
-    srv.send(SourceEvent::End(Ok(())));
+    srv.send(InputEvent::End(Ok(())));
     let (_, body) = split(&read_all(viewer));
     let mut want = expected(&h, &clusters[..1]);
     want.extend_from_slice(&clusters[next_key].bytes);
@@ -311,7 +311,7 @@ fn a_header_with_other_tracks_ends_current_viewers() {
     assert_eq!(body, expected(&h1, &c1[..1]), "the old stream only");
     let new = srv.request("GET", "/");
     settle();
-    srv.send(SourceEvent::End(Ok(())));
+    srv.send(InputEvent::End(Ok(())));
     let (head, body) = split(&read_all(new));
     assert!(head.contains("Content-Type: audio/webm"), "{head}");
     assert_eq!(body, expected(&h2, &c2[..1]));
@@ -332,6 +332,6 @@ fn malformed_requests_get_400_and_favicon_404() {
     assert!(head.starts_with("HTTP/1.1 400"), "{head}");
     let (head, _) = split(&read_all(srv.request("GET", "/favicon.ico")));
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
-    srv.send(SourceEvent::End(Ok(())));
+    srv.send(InputEvent::End(Ok(())));
     assert!(srv.join().is_ok());
 }

@@ -4,7 +4,7 @@
 //! its time, as a player would.
 
 mod http;
-mod input;
+mod open;
 mod pacer;
 mod stats;
 
@@ -19,7 +19,7 @@ use crate::segmenter::{prefetch_file, Event, LiveCluster, Segmenter, SegmenterOp
 use crate::time::{Nanos, Ticks};
 use pacer::Pacer;
 
-pub use input::{Input, InputError, Reader, SourceError};
+pub use open::{Input, InputError, InputFailure, Reader};
 pub use stats::{InputState, InputStats};
 
 /// Read size: large enough for few syscalls, small next to a cluster.
@@ -35,7 +35,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// whole (no `Block` events between start and end); forwarding blocks as
 /// they arrive changes what is sent between the two, not this interface.
 #[derive(Debug, Clone)]
-pub enum SourceEvent {
+pub enum InputEvent {
     /// The first header, or a header with different tracks.
     Header(Arc<StreamHeader>),
     /// The same tracks started again (loop, encoder restart): clients go on
@@ -54,12 +54,12 @@ pub enum SourceEvent {
     ClusterEnd(LiveCluster),
     /// The input ended (after the last cluster's time has passed when
     /// paced); an error when it failed.
-    End(Result<(), InputError>),
+    End(Result<(), InputFailure>),
 }
 
 /// How the input is read.
 #[derive(Debug, Clone, Copy)]
-pub struct SourceOptions {
+pub struct InputOptions {
     /// Publish at the media's own pace (off for inputs already live).
     pub pace: bool,
     /// Start a file again at its end, with continuous timestamps.
@@ -77,12 +77,12 @@ pub struct SourceOptions {
 pub fn spawn<F>(
     input: Input,
     reader: Reader,
-    options: SourceOptions,
+    options: InputOptions,
     stats: Arc<InputStats>,
     mut emit: F,
 ) -> thread::JoinHandle<()>
 where
-    F: FnMut(SourceEvent) + Send + 'static,
+    F: FnMut(InputEvent) + Send + 'static,
 {
     thread::Builder::new()
         .name("input".into())
@@ -90,7 +90,7 @@ where
             let result = run(&input, reader, options, &stats, &mut emit);
             stats.set_state(InputState::Ended);
             // Logged (or printed as the exit reason) by the receiver, once.
-            emit(SourceEvent::End(result.map_err(|e| InputError {
+            emit(InputEvent::End(result.map_err(|e| InputFailure {
                 input: input.name(),
                 error: Arc::new(e),
             })));
@@ -99,13 +99,13 @@ where
 }
 
 /// Reads pass after pass (`--loop`, reconnects) until the input ends.
-fn run<F: FnMut(SourceEvent)>(
+fn run<F: FnMut(InputEvent)>(
     input: &Input,
     mut reader: Reader,
-    options: SourceOptions,
+    options: InputOptions,
     stats: &InputStats,
     emit: &mut F,
-) -> Result<(), SourceError> {
+) -> Result<(), InputError> {
     let mut segmenter = Segmenter::with_options(SegmenterOptions {
         keep_attachments: options.keep_attachments,
     });
@@ -150,7 +150,7 @@ fn run<F: FnMut(SourceEvent)>(
 /// The state of the input thread between passes.
 struct Runner<'a, F> {
     input: &'a Input,
-    options: SourceOptions,
+    options: InputOptions,
     stats: &'a InputStats,
     emit: &'a mut F,
     segmenter: Segmenter,
@@ -160,9 +160,9 @@ struct Runner<'a, F> {
     buf: Vec<u8>,
 }
 
-impl<F: FnMut(SourceEvent)> Runner<'_, F> {
+impl<F: FnMut(InputEvent)> Runner<'_, F> {
     /// Reads `reader` to its end; returns the clusters delivered.
-    fn pass(&mut self, reader: &mut Reader) -> Result<u64, SourceError> {
+    fn pass(&mut self, reader: &mut Reader) -> Result<u64, InputError> {
         let mut clusters = 0;
         loop {
             let n = self.read(reader)?;
@@ -172,7 +172,7 @@ impl<F: FnMut(SourceEvent)> Runner<'_, F> {
                     .feed(self.buf.get(..n).unwrap_or(&[]), &mut self.events),
                 None => self.segmenter.finish(&mut self.events),
             }
-            .map_err(|e| SourceError::NoStream(e.to_string()))?;
+            .map_err(|e| InputError::NoStream(e.to_string()))?;
             clusters += self.deliver();
             if n.is_none() {
                 return Ok(clusters);
@@ -182,7 +182,7 @@ impl<F: FnMut(SourceEvent)> Runner<'_, F> {
 
     /// The next bytes into `buf`: `None` when the input ended (or broke
     /// after it had played, which counts as an end).
-    fn read(&mut self, reader: &mut Reader) -> Result<Option<usize>, SourceError> {
+    fn read(&mut self, reader: &mut Reader) -> Result<Option<usize>, InputError> {
         loop {
             match reader.read(&mut self.buf) {
                 Ok(0) => return Ok(None),
@@ -195,7 +195,7 @@ impl<F: FnMut(SourceEvent)> Runner<'_, F> {
                     log::warn!("input {}: read error, ending: {e}", self.input.name());
                     return Ok(None);
                 }
-                Err(e) => return Err(SourceError::Read(e)),
+                Err(e) => return Err(InputError::Read(e)),
             }
         }
     }
@@ -222,13 +222,13 @@ impl<F: FnMut(SourceEvent)> Runner<'_, F> {
         reader: Reader,
         clusters: u64,
         last_cluster: Instant,
-    ) -> Result<Option<Reader>, SourceError> {
+    ) -> Result<Option<Reader>, InputError> {
         let started = self.continuity.stream_header().is_some();
         if self.is_http() {
             let timeout = self.options.reconnect_timeout;
             return match reconnect(self.input, last_cluster, timeout, self.stats) {
                 Some(r) => Ok(Some(r)),
-                None if !started => Err(SourceError::NoStream(
+                None if !started => Err(InputError::NoStream(
                     "gave no playable Matroska/WebM stream".into(),
                 )),
                 None => Ok(None),
@@ -236,7 +236,7 @@ impl<F: FnMut(SourceEvent)> Runner<'_, F> {
         }
         if clusters == 0 && !started {
             let bytes_in = self.segmenter.stats().bytes_in;
-            return Err(SourceError::NoStream(if bytes_in == 0 {
+            return Err(InputError::NoStream(if bytes_in == 0 {
                 "is empty (0 bytes read)".into()
             } else {
                 "holds no playable Matroska/WebM stream".into()
@@ -274,7 +274,7 @@ impl<F: FnMut(SourceEvent)> Runner<'_, F> {
                 h.doc_type,
                 h.bytes.len()
             );
-            (self.emit)(SourceEvent::Header(h));
+            (self.emit)(InputEvent::Header(h));
         }
     }
 
@@ -287,13 +287,13 @@ impl<F: FnMut(SourceEvent)> Runner<'_, F> {
             self.stats.set_state(InputState::Reading);
         }
         if placed.restarted {
-            (self.emit)(SourceEvent::Restart);
+            (self.emit)(InputEvent::Restart);
         }
-        (self.emit)(SourceEvent::ClusterStart {
+        (self.emit)(InputEvent::ClusterStart {
             timestamp: c.timestamp,
             start: c.start,
         });
-        (self.emit)(SourceEvent::ClusterEnd(c));
+        (self.emit)(InputEvent::ClusterEnd(c));
     }
 }
 

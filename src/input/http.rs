@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use super::SourceError;
+use super::InputError;
 
 /// An `http://` upstream that sends nothing for this long is dropped and
 /// reconnected.
@@ -20,7 +20,7 @@ pub(super) fn open_http(
     host: &str,
     port: u16,
     path: &str,
-) -> Result<Box<dyn Read + Send>, SourceError> {
+) -> Result<Box<dyn Read + Send>, InputError> {
     let name = format!("{host}:{port}");
     let mut stream = connect(host, port, &name)?;
     send_request(&mut stream, host, port, path)?;
@@ -30,22 +30,22 @@ pub(super) fn open_http(
 }
 
 /// Connects to the first address of `host` that answers.
-fn connect(host: &str, port: u16, name: &str) -> Result<TcpStream, SourceError> {
+fn connect(host: &str, port: u16, name: &str) -> Result<TcpStream, InputError> {
     let addrs = (host, port)
         .to_socket_addrs()
-        .map_err(|e| SourceError::Open(name.to_string(), e))?;
+        .map_err(|e| InputError::Open(name.to_string(), e))?;
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
     for a in addrs {
         match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
             Ok(s) => {
                 s.set_read_timeout(Some(HTTP_STALL))
-                    .map_err(SourceError::Read)?;
+                    .map_err(InputError::Read)?;
                 return Ok(s);
             }
             Err(e) => last = e,
         }
     }
-    Err(SourceError::Open(name.to_string(), last))
+    Err(InputError::Open(name.to_string(), last))
 }
 
 fn send_request(
@@ -53,7 +53,7 @@ fn send_request(
     host: &str,
     port: u16,
     path: &str,
-) -> Result<(), SourceError> {
+) -> Result<(), InputError> {
     let host_header = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
@@ -63,18 +63,18 @@ fn send_request(
         "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: mkvcast/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
         env!("CARGO_PKG_VERSION")
     );
-    stream.write_all(req.as_bytes()).map_err(SourceError::Read)
+    stream.write_all(req.as_bytes()).map_err(InputError::Read)
 }
 
 /// Reads until the end of the response head and checks it; returns what
 /// was read and where the body starts in it.
-fn read_head(stream: &mut TcpStream, name: &str) -> Result<(Vec<u8>, usize), SourceError> {
+fn read_head(stream: &mut TcpStream, name: &str) -> Result<(Vec<u8>, usize), InputError> {
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
-        let n = stream.read(&mut chunk).map_err(SourceError::Read)?;
+        let n = stream.read(&mut chunk).map_err(InputError::Read)?;
         if n == 0 {
-            return Err(SourceError::Http(format!(
+            return Err(InputError::Http(format!(
                 "{name} closed before sending a response"
             )));
         }
@@ -88,10 +88,10 @@ fn read_head(stream: &mut TcpStream, name: &str) -> Result<(Vec<u8>, usize), Sou
             }
             Ok(httparse::Status::Partial) if head.len() < MAX_HEAD => continue,
             Ok(httparse::Status::Partial) => {
-                return Err(SourceError::Http("response head too large".into()))
+                return Err(InputError::Http("response head too large".into()))
             }
             Err(e) => {
-                return Err(SourceError::Http(format!(
+                return Err(InputError::Http(format!(
                     "malformed response from {name}: {e}"
                 )))
             }
@@ -100,10 +100,10 @@ fn read_head(stream: &mut TcpStream, name: &str) -> Result<(Vec<u8>, usize), Sou
 }
 
 /// Accepts a 200 answer whose body is the stream itself.
-fn check_head(resp: &httparse::Response<'_, '_>, name: &str) -> Result<(), SourceError> {
+fn check_head(resp: &httparse::Response<'_, '_>, name: &str) -> Result<(), InputError> {
     let code = resp.code.unwrap_or(0);
     if code != 200 {
-        return Err(SourceError::Http(format!(
+        return Err(InputError::Http(format!(
             "{name} answered {code} {}",
             resp.reason.unwrap_or("")
         )));
@@ -115,7 +115,7 @@ fn check_head(resp: &httparse::Response<'_, '_>, name: &str) -> Result<(), Sourc
                 .contains("chunked")
     });
     if chunked {
-        return Err(SourceError::Http(format!(
+        return Err(InputError::Http(format!(
             "{name} sends chunked transfer encoding, which is not supported"
         )));
     }

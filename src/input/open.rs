@@ -27,7 +27,7 @@ pub enum Input {
 
 /// Why an input could not be opened or read.
 #[derive(Debug)]
-pub enum SourceError {
+pub enum InputError {
     /// The named file or host could not be opened or connected to.
     Open(String, io::Error),
     /// A URL of a scheme other than `http://`.
@@ -45,45 +45,45 @@ pub enum SourceError {
 /// A failed input, named for the one line that reports it. The error is
 /// shared so that events carrying it stay cheap to clone.
 #[derive(Debug, Clone)]
-pub struct InputError {
+pub struct InputFailure {
     /// The input as the log names it.
     pub input: String,
     /// What went wrong.
-    pub error: Arc<SourceError>,
+    pub error: Arc<InputError>,
 }
 
-impl fmt::Display for InputError {
+impl fmt::Display for InputFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "input {}: {}", self.input, self.error)
     }
 }
 
-impl std::error::Error for InputError {
+impl std::error::Error for InputFailure {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&*self.error)
     }
 }
 
-impl fmt::Display for SourceError {
+impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SourceError::Open(what, e) => write!(f, "cannot open {what}: {e}"),
-            SourceError::UnsupportedUrl(u) => write!(
+            InputError::Open(what, e) => write!(f, "cannot open {what}: {e}"),
+            InputError::UnsupportedUrl(u) => write!(
                 f,
                 "unsupported input URL {u:?}: only http:// is built in (https:// needs a TLS library; put a TLS-terminating proxy in front)"
             ),
-            SourceError::Http(e) => write!(f, "HTTP input: {e}"),
-            SourceError::Read(e) => write!(f, "read error: {e}"),
-            SourceError::NoStream(e) => write!(f, "{e}"),
-            SourceError::Stopped => write!(f, "the input thread stopped"),
+            InputError::Http(e) => write!(f, "HTTP input: {e}"),
+            InputError::Read(e) => write!(f, "read error: {e}"),
+            InputError::NoStream(e) => write!(f, "{e}"),
+            InputError::Stopped => write!(f, "the input thread stopped"),
         }
     }
 }
 
-impl std::error::Error for SourceError {
+impl std::error::Error for InputError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            SourceError::Open(_, e) | SourceError::Read(e) => Some(e),
+            InputError::Open(_, e) | InputError::Read(e) => Some(e),
             _ => None,
         }
     }
@@ -92,7 +92,7 @@ impl std::error::Error for SourceError {
 impl Input {
     /// Parses the INPUT argument: `-` is stdin, `http://…` a URL, anything
     /// else a file path.
-    pub fn parse(arg: &str) -> Result<Input, SourceError> {
+    pub fn parse(arg: &str) -> Result<Input, InputError> {
         if arg == "-" {
             return Ok(Input::Stdin);
         }
@@ -101,7 +101,7 @@ impl Input {
             return parse_http(arg, rest);
         }
         if lower.contains("://") {
-            return Err(SourceError::UnsupportedUrl(arg.to_string()));
+            return Err(InputError::UnsupportedUrl(arg.to_string()));
         }
         Ok(Input::File(PathBuf::from(arg)))
     }
@@ -119,13 +119,13 @@ impl Input {
     }
 
     /// Opens the input for reading.
-    pub fn open(&self) -> Result<Reader, SourceError> {
+    pub fn open(&self) -> Result<Reader, InputError> {
         match self {
             Input::File(p) => {
                 let f = std::fs::File::open(p)
-                    .map_err(|e| SourceError::Open(p.display().to_string(), e))?;
+                    .map_err(|e| InputError::Open(p.display().to_string(), e))?;
                 if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-                    return Err(SourceError::Open(
+                    return Err(InputError::Open(
                         p.display().to_string(),
                         io::Error::new(io::ErrorKind::InvalidInput, "is a directory"),
                     ));
@@ -140,7 +140,7 @@ impl Input {
 
 /// The part of an `http://` URL after the scheme: host, optional port
 /// (IPv6 hosts in brackets), path.
-fn parse_http(arg: &str, rest: &str) -> Result<Input, SourceError> {
+fn parse_http(arg: &str, rest: &str) -> Result<Input, InputError> {
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -149,13 +149,13 @@ fn parse_http(arg: &str, rest: &str) -> Result<Input, SourceError> {
         Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
             Ok(p) => (h, p),
             Err(_) if authority.starts_with('[') && authority.ends_with(']') => (authority, 80),
-            Err(_) => return Err(SourceError::Http(format!("bad port in {arg:?}"))),
+            Err(_) => return Err(InputError::Http(format!("bad port in {arg:?}"))),
         },
         _ => (authority, 80),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
-        return Err(SourceError::Http(format!("no host in {arg:?}")));
+        return Err(InputError::Http(format!("no host in {arg:?}")));
     }
     Ok(Input::Http {
         host: host.to_string(),
@@ -175,10 +175,10 @@ pub enum Reader {
 
 impl Reader {
     /// The same input from its start again, for the next `--loop` pass.
-    pub(super) fn rewind(self, input: &Input) -> Result<Reader, SourceError> {
+    pub(super) fn rewind(self, input: &Input) -> Result<Reader, InputError> {
         match self {
             Reader::File(mut f) => {
-                io::Seek::seek(&mut f, io::SeekFrom::Start(0)).map_err(SourceError::Read)?;
+                io::Seek::seek(&mut f, io::SeekFrom::Start(0)).map_err(InputError::Read)?;
                 Ok(Reader::File(f))
             }
             Reader::Stream(_) => input.open(),
@@ -232,7 +232,7 @@ mod tests {
         );
         assert!(matches!(
             Input::parse("https://x/"),
-            Err(SourceError::UnsupportedUrl(_))
+            Err(InputError::UnsupportedUrl(_))
         ));
         assert!(Input::parse("http://h:notaport/").is_err());
     }
