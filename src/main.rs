@@ -31,10 +31,23 @@ struct Args {
     #[argh(option, default = "16")]
     max_clients: usize,
 
-    /// recent media kept for joiners, in ms; it always reaches back to the
-    /// newest keyframe (default 3000)
+    /// media a joiner gets at least, in ms, from a keyframe: a joiner plays
+    /// this far behind live (default 3000; with --burst-bytes 0, 0 starts
+    /// at the newest keyframe)
     #[argh(option, default = "3000")]
     buffer_ms: u64,
+
+    /// bytes a joiner gets at least, from a keyframe: players need some
+    /// tens of kilobytes before they start (default 65536; see "Latency" in
+    /// the README for what it costs)
+    #[argh(option, default = "65536")]
+    burst_bytes: usize,
+
+    /// write a viewer no later than this many ms after new data arrived,
+    /// and no more often: fewer, larger writes (default 50; 0 = every
+    /// block at once)
+    #[argh(option, default = "50")]
+    flush_ms: u64,
 
     /// publish clusters as fast as they are read, for inputs that are
     /// already live (default: pace by the media's timestamps)
@@ -45,8 +58,9 @@ struct Args {
     #[argh(switch, long = "loop")]
     looping: bool,
 
-    /// media a slow client may have queued before it skips ahead to the
-    /// next keyframe, in ms (default 10000)
+    /// a viewer skips ahead to the next keyframe when its oldest unsent data
+    /// waited longer than this (wall clock) and its queue spans more media
+    /// than this, in ms; fast input alone never makes it skip (default 10000)
     #[argh(option, default = "10000")]
     client_queue_ms: u64,
 
@@ -243,6 +257,8 @@ fn server_config(args: &Args, input_name: String) -> Config {
     Config {
         max_clients: args.max_clients,
         buffer_ms: args.buffer_ms,
+        burst_bytes: args.burst_bytes,
+        flush: Duration::from_millis(args.flush_ms),
         client_queue_ms: args.client_queue_ms,
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         stall_timeout: Duration::from_millis(args.stall_timeout_ms),

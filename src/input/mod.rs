@@ -49,7 +49,7 @@ pub enum InputEvent {
         start: Nanos,
     },
     /// One block (a SimpleBlock or BlockGroup element) of the open cluster.
-    Block(bytes::Bytes),
+    Block(crate::segmenter::LiveBlock),
     /// The open cluster is complete: the self-contained cluster joiners get.
     ClusterEnd(LiveCluster),
     /// The input ended (after the last cluster's time has passed when

@@ -51,6 +51,7 @@ use crate::matroska::header::StreamHeader;
 use crate::time::Nanos;
 
 pub use crate::matroska::cluster::LiveCluster;
+pub use crate::matroska::live_block::LiveBlock;
 pub use error::SegmenterError;
 pub use options::SegmenterOptions;
 pub use seekhead::{prefetch_file, prefetch_header, PrefetchError, PrefetchedHeader};

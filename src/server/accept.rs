@@ -58,6 +58,9 @@ impl Server {
         admin: bool,
     ) {
         let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER_BYTES);
+        // Writes are coalesced already (see `flush`); Nagle's algorithm and
+        // delayed ACKs would add tens of milliseconds to the small ones.
+        let _ = stream.set_nodelay(true);
         if self.pending >= self.config.max_pending {
             self.evict_oldest_pending();
         }

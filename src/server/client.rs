@@ -49,6 +49,10 @@ pub struct Conn {
     pub user_agent: Option<Box<str>>,
     /// Accepted on the admin listener: status pages, never a stream.
     pub admin: bool,
+    /// When a write of newly queued data is scheduled (see `flush`).
+    pub flush_due: Option<Instant>,
+    /// When a write last sent something.
+    pub last_write: Option<Instant>,
 }
 
 /// What a write or read attempt found.
@@ -75,6 +79,8 @@ impl Conn {
             writable: true,
             user_agent: None,
             admin: false,
+            flush_due: None,
+            last_write: None,
         }
     }
 
@@ -115,6 +121,7 @@ impl Conn {
                     queue.consume(written);
                     self.bytes_sent += written as u64;
                     self.last_progress = now;
+                    self.last_write = Some(now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

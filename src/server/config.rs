@@ -10,8 +10,15 @@ pub struct Config {
     pub max_clients: usize,
     /// Connections still sending their request, capped apart from viewers.
     pub max_pending: usize,
-    /// Recent media kept for joiners, in ms.
+    /// Media a joiner gets at least, in ms (from a keyframe).
     pub buffer_ms: u64,
+    /// Bytes a joiner gets at least (from a keyframe): players need some
+    /// tens of kilobytes before they start, more than a low-bitrate
+    /// stream's few seconds.
+    pub burst_bytes: usize,
+    /// A viewer with new data is written no later than this after the
+    /// data arrived, and no more often (zero: at once).
+    pub flush: Duration,
     /// Media a slow viewer may have queued before it skips ahead, in ms.
     pub client_queue_ms: u64,
     /// Bytes a viewer may have queued before it skips ahead.
@@ -34,6 +41,8 @@ impl Default for Config {
             max_clients: 16,
             max_pending: 1024,
             buffer_ms: 3000,
+            burst_bytes: 64 << 10,
+            flush: Duration::from_millis(50),
             client_queue_ms: 10_000,
             client_queue_bytes: 32 << 20,
             request_timeout: Duration::from_secs(10),

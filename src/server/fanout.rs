@@ -11,7 +11,9 @@ use super::Server;
 use crate::input::InputEvent;
 use crate::matroska::cluster::LiveCluster;
 use crate::matroska::header::StreamHeader;
+use crate::matroska::live_block::LiveBlock;
 use crate::publisher::HeaderChange;
+use crate::time::{Nanos, Ticks};
 
 impl Server {
     /// Takes every event the input thread has sent.
@@ -27,9 +29,9 @@ impl Server {
         match ev {
             InputEvent::Header(h) => self.new_header(h, now),
             InputEvent::Restart => self.restart(),
-            // Blocks are served with their completed cluster for now.
-            InputEvent::ClusterStart { .. } | InputEvent::Block(_) => {}
-            InputEvent::ClusterEnd(s) => self.publish(s),
+            InputEvent::ClusterStart { timestamp, start } => self.cluster_start(timestamp, start),
+            InputEvent::Block(b) => self.block(&b, now),
+            InputEvent::ClusterEnd(c) => self.cluster_end(c, now),
             InputEvent::End(result) => {
                 self.stream.end(result);
                 for key in self.conn_keys() {
@@ -52,20 +54,61 @@ impl Server {
         }
     }
 
-    /// Queues a cluster everywhere now (cheap: a refcount each), but writes
-    /// in batches between polls, so that joiners and requests are not kept
+    /// A served cluster begins: viewers following the previous one start
+    /// this one afresh (from its first block on).
+    fn cluster_start(&mut self, timestamp: Ticks, start: Nanos) {
+        self.stream.publisher.open(timestamp, start);
+        for (_, c) in self.conns.iter_mut() {
+            if let Some(q) = c.queue_mut() {
+                q.end_open();
+            }
+        }
+    }
+
+    /// A block of the open cluster: queued to every viewer that follows the
+    /// cluster; a viewer between clusters gets the cluster's head and its
+    /// blocks so far, and so does one waiting for a join point once the
+    /// cluster is known to be one. Queuing is a refcount each; the writes
+    /// are scheduled (see `flush`), so joiners and requests are not kept
     /// waiting behind thousands of writes.
-    fn publish(&mut self, s: LiveCluster) {
+    fn block(&mut self, b: &LiveBlock, now: Instant) {
+        let Some(open) = self.stream.publisher.add_block(b) else {
+            return;
+        };
+        let Some(last) = open.blocks().last() else {
+            return;
+        };
         for (key, c) in self.conns.iter_mut() {
             if !c.viewer || c.close_when_done {
                 continue;
             }
             let Some(q) = c.queue_mut() else { continue };
-            if q.push_cluster(&s) && c.writable {
-                self.to_flush.push_back(key);
+            let queued = if q.in_open() {
+                q.push_block(last, now)
+            } else if !q.needs_join() || open.join() == Some(true) {
+                q.push_open(open, now)
+            } else {
+                false
+            };
+            if queued {
+                self.flushes.schedule(key, c, now);
             }
         }
-        self.stream.publisher.publish(s);
+    }
+
+    /// The open cluster is complete: it goes to the ring for joiners. If
+    /// none of it was forwarded (it had no block, or blocks are held until
+    /// clusters complete), viewers get it whole now.
+    fn cluster_end(&mut self, cluster: LiveCluster, now: Instant) {
+        let forwarded = self.stream.publisher.complete(cluster.clone());
+        for (key, c) in self.conns.iter_mut() {
+            let viewer = c.viewer && !c.close_when_done;
+            let Some(q) = c.queue_mut() else { continue };
+            q.end_open();
+            if viewer && !forwarded && q.push_cluster(&cluster, now) {
+                self.flushes.schedule(key, c, now);
+            }
+        }
     }
 
     fn new_header(&mut self, h: Arc<StreamHeader>, now: Instant) {

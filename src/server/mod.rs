@@ -13,6 +13,7 @@ mod admin;
 mod client;
 mod config;
 mod fanout;
+mod flush;
 mod http;
 mod listen;
 mod request;
@@ -26,7 +27,6 @@ mod timeouts;
 #[cfg(test)]
 mod tests;
 
-use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,6 +40,7 @@ use crate::publisher::QueueLimits;
 use crate::time::Nanos;
 use client::Conn;
 pub use config::Config;
+use flush::FlushQueue;
 pub use listen::{bind, poll_and_waker};
 pub use shutdown::Shutdown;
 use slots::ViewerSlots;
@@ -89,8 +90,8 @@ pub struct Server {
     last_report: (Instant, u64),
     /// Where to tell people to point a player.
     public_url: String,
-    /// Viewers with newly queued data, written a batch per loop turn.
-    to_flush: VecDeque<usize>,
+    /// Viewers with newly queued data, by when they are to be written.
+    flushes: FlushQueue,
 }
 
 impl Server {
@@ -129,7 +130,8 @@ impl Server {
             listeners,
             admin,
             conns: Slab::with_capacity(64),
-            stream: Stream::new(input, config.buffer_ms),
+            stream: Stream::new(input, config.buffer_ms, config.burst_bytes),
+            flushes: FlushQueue::new(config.flush),
             limits,
             config,
             slots: ViewerSlots::default(),
@@ -144,7 +146,6 @@ impl Server {
             started: now,
             last_report: (now, 0),
             public_url,
-            to_flush: VecDeque::new(),
         })
     }
 
@@ -194,8 +195,9 @@ impl Server {
     /// Polls at once while writes are batched, sleeps while there is
     /// nothing to time out, and ticks otherwise.
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.to_flush.is_empty() {
-            Some(Duration::ZERO)
+        let now = Instant::now();
+        if let Some(due) = self.flushes.next_due() {
+            Some(due.saturating_duration_since(now).min(TICK))
         } else if self.conns.is_empty()
             && !self.stream.is_ended()
             && self.accept_paused_until.is_none()

@@ -96,13 +96,22 @@ impl Server {
         }
     }
 
-    /// Writes the queues of up to [`FLUSH_BATCH`] clients that got new data.
+    /// Writes up to [`FLUSH_BATCH`] viewers whose scheduled write is due.
     pub(super) fn flush_some(&mut self, now: Instant) {
-        for _ in 0..FLUSH_BATCH {
-            let Some(key) = self.to_flush.pop_front() else {
+        let mut written = 0;
+        while written < FLUSH_BATCH {
+            let Some(key) = self.flushes.pop_due(now) else {
                 return;
             };
+            let Some(c) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if c.flush_due.is_none_or(|d| d > now) {
+                continue; // stale: closed and reused, or rescheduled
+            }
+            c.flush_due = None;
             self.after_write(key, now);
+            written += 1;
         }
     }
 
@@ -116,11 +125,17 @@ impl Server {
             return;
         };
         let mut q = ClientQueue::new(self.limits);
-        q.push_bytes(head);
+        q.push_bytes(head, now);
         if !head_only {
-            q.push_bytes(header.bytes.clone());
-            for s in self.stream.publisher.burst() {
-                q.push_cluster(s);
+            q.push_bytes(header.bytes.clone(), now);
+            // No join point yet: the viewer waits for the first one.
+            if let Some(burst) = self.stream.publisher.burst() {
+                for c in burst.clusters {
+                    q.push_cluster(c, now);
+                }
+                if let Some(open) = burst.open {
+                    q.push_open(open, now);
+                }
             }
         }
         let Some(c) = self.conns.get_mut(key) else {
@@ -159,7 +174,7 @@ impl Server {
             return;
         };
         let mut q = ClientQueue::new(self.limits);
-        q.push_bytes(response);
+        q.push_bytes(response, now);
         c.phase = Phase::Sending(Box::new(q));
         c.close_when_done = true;
         self.after_write(key, now);

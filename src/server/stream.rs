@@ -49,10 +49,10 @@ pub struct Stream {
 }
 
 impl Stream {
-    pub fn new(input: StreamInput, buffer_ms: u64) -> Self {
+    pub fn new(input: StreamInput, buffer_ms: u64, burst_bytes: usize) -> Self {
         Stream {
             events: input.events,
-            publisher: Publisher::new(buffer_ms, MAX_BUFFER_BYTES),
+            publisher: Publisher::new(buffer_ms, burst_bytes, MAX_BUFFER_BYTES),
             head: None,
             ended: None,
             failure: None,

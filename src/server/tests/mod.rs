@@ -16,7 +16,8 @@ use crate::error::Error;
 use crate::input::{InputError, InputEvent, InputFailure, InputStats};
 use crate::matroska::cluster::LiveCluster;
 use crate::matroska::header::StreamHeader;
-use crate::segmenter::{segment_all, Event};
+use crate::segmenter::{segment_all, Event, LiveBlock};
+use crate::time::Ticks;
 
 /// A running in-process server and the sending end of its input.
 struct Harness {
@@ -63,6 +64,7 @@ impl Harness {
         self.send(InputEvent::Header(h.clone()));
     }
 
+    /// A whole cluster at once, as with `MKVCAST_HOLD_CLUSTERS=1`.
     fn cluster(&self, c: &LiveCluster) {
         self.send(InputEvent::ClusterStart {
             timestamp: c.timestamp,
@@ -335,3 +337,5 @@ fn malformed_requests_get_400_and_favicon_404() {
     srv.send(InputEvent::End(Ok(())));
     assert!(srv.join().is_ok());
 }
+
+mod live;
