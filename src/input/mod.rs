@@ -108,6 +108,7 @@ fn run<F: FnMut(InputEvent)>(
 ) -> Result<(), InputError> {
     let mut segmenter = Segmenter::with_options(SegmenterOptions {
         keep_attachments: options.keep_attachments,
+        forward_blocks: false,
     });
     // A regular file may keep its Tracks after the first Cluster, found
     // through its SeekHead; pipes and URLs can only be read in order.
@@ -260,6 +261,7 @@ impl<F: FnMut(InputEvent)> Runner<'_, F> {
                     self.cluster(c);
                     n += 1;
                 }
+                Event::ClusterStart { .. } | Event::Block(_) => {}
             }
         }
         self.events = events;
