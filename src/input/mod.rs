@@ -17,7 +17,7 @@ use crate::continuity::{Continuity, HeaderChange};
 use crate::matroska::header::StreamHeader;
 use crate::segmenter::{prefetch_file, Event, LiveCluster, Segmenter, SegmenterOptions};
 use crate::time::{Nanos, Ticks};
-use pacer::Pacer;
+use pacer::{Pacer, WallClock};
 
 pub use open::{Input, InputError, InputFailure, Reader};
 pub use stats::{InputState, InputStats};
@@ -122,7 +122,7 @@ fn run<F: FnMut(InputEvent)>(
         emit,
         segmenter,
         continuity: Continuity::new(),
-        pacer: Pacer::default(),
+        pacer: Pacer::new(WallClock),
         events: Vec::new(),
         buf: vec![0u8; READ_CHUNK],
     };
