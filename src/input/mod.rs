@@ -281,14 +281,14 @@ impl<F: FnMut(InputEvent)> Runner<'_, F> {
     }
 
     fn cluster(&mut self, c: LiveCluster) {
-        let placed = self.continuity.place(c);
-        let c = placed.cluster;
+        let started = self.continuity.cluster_start(c.timestamp);
+        let c = self.continuity.cluster_end(c);
         if self.options.pace {
             self.stats.set_state(InputState::Paced);
             self.pacer.wait(c.start);
             self.stats.set_state(InputState::Reading);
         }
-        if placed.restarted {
+        if started.restarted {
             (self.emit)(InputEvent::Restart);
         }
         (self.emit)(InputEvent::ClusterStart {
