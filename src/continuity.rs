@@ -135,8 +135,6 @@ impl Continuity {
 
     /// A block of the open cluster, with its timestamp shifted. Its bytes
     /// stay: block timestamps are relative to the cluster's.
-    // The input forwards blocks in the next commit.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn block(&self, mut block: LiveBlock) -> LiveBlock {
         block.timestamp = shift(block.timestamp, self.offset);
         block
@@ -173,6 +171,11 @@ impl Continuity {
     #[cfg(test)]
     pub fn track_ends(&self) -> &TrackEnds {
         &self.ends
+    }
+
+    /// Nanoseconds per tick of the current stream (1 ms before a header).
+    pub fn timestamp_scale(&self) -> u64 {
+        self.scale()
     }
 
     fn scale(&self) -> u64 {

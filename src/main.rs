@@ -265,6 +265,7 @@ fn run(args: Args) -> Result<(), Error> {
         looping: args.looping,
         reconnect_timeout: Duration::from_millis(args.reconnect_timeout_ms),
         keep_attachments: args.keep_attachments,
+        forward_blocks: true,
     };
     let input_waker = waker.clone();
     let input_name = display_name(&input);
