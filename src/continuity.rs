@@ -11,7 +11,7 @@
 
 mod blocks;
 #[cfg(test)]
-mod test_stream;
+pub(crate) mod test_stream;
 mod track_end;
 
 use std::collections::HashMap;
@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use crate::matroska::cluster::LiveCluster;
 use crate::matroska::header::StreamHeader;
+use crate::segmenter::LiveBlock;
 use crate::time::{Nanos, Ticks};
 
 pub use blocks::{block_timings, BlockTiming};
@@ -34,10 +35,13 @@ pub enum HeaderChange {
     SameTracks,
 }
 
-/// A cluster moved onto the output timeline.
-#[derive(Debug, Clone)]
-pub struct Placed {
-    pub cluster: LiveCluster,
+/// The start of a served cluster moved onto the output timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    /// The cluster's Timestamp, shifted.
+    pub timestamp: Ticks,
+    /// The same in nanoseconds.
+    pub start: Nanos,
     /// The first cluster after a discontinuity: clients go on at the next
     /// keyframe.
     pub restarted: bool,
@@ -51,10 +55,12 @@ pub struct Continuity {
     /// numbers are not followed.
     default_durations: HashMap<u64, Option<Nanos>>,
     ends: TrackEnds,
-    /// Shift applied to cluster timestamps, in ticks.
+    /// Shift applied to cluster and block timestamps, in ticks, chosen at
+    /// each pass's first cluster start.
     offset: i128,
     /// Choose the shift again at the next cluster.
     rebase: bool,
+    /// Shifted Timestamp of the latest cluster started.
     last_ts: Option<Ticks>,
     /// End of the latest cluster placed.
     last_end: Nanos,
@@ -101,34 +107,56 @@ impl Continuity {
         self.rebase = true;
     }
 
-    /// Moves `cluster` onto the output timeline.
-    pub fn place(&mut self, cluster: LiveCluster) -> Placed {
+    /// A served cluster starts at `timestamp`, before any of its blocks
+    /// is seen: at the first cluster of a pass, this decides the pass's
+    /// shift (see [`offset_after`](Self::offset_after)); its blocks and its
+    /// completed cluster get the same shift.
+    pub fn cluster_start(&mut self, timestamp: Ticks) -> Started {
         let scale = self.scale();
-        let mut blocks = std::mem::take(&mut self.scratch);
-        blocks.clear();
-        block_timings(&cluster, &mut blocks);
-        let went_back = self.last_ts.is_some_and(|last| {
-            self.offset + i128::from(cluster.timestamp.0) <= i128::from(last.0)
-        });
+        let went_back = self
+            .last_ts
+            .is_some_and(|last| self.offset + i128::from(timestamp.0) <= i128::from(last.0));
         let restarted = self.rebase || went_back;
         if restarted {
             if let Some(last) = self.last_ts {
-                self.offset = self.offset_after(last, &cluster, &blocks, scale);
+                self.offset = self.offset_after(last, timestamp, scale);
             }
             self.ends.new_pass();
             self.rebase = false;
         }
+        let ts = shift(timestamp, self.offset);
+        self.last_ts = Some(ts);
+        Started {
+            timestamp: ts,
+            start: ts.to_nanos(scale),
+            restarted,
+        }
+    }
+
+    /// A block of the open cluster, with its timestamp shifted. Its bytes
+    /// stay: block timestamps are relative to the cluster's.
+    pub fn block(&self, mut block: LiveBlock) -> LiveBlock {
+        block.timestamp = shift(block.timestamp, self.offset);
+        block
+    }
+
+    /// The open cluster, complete: shifted like its start, and where each
+    /// of its tracks ends noted for the next pass.
+    pub fn cluster_end(&mut self, cluster: LiveCluster) -> LiveCluster {
+        let scale = self.scale();
+        let mut blocks = std::mem::take(&mut self.scratch);
+        blocks.clear();
+        block_timings(&cluster, &mut blocks);
+        self.record(&blocks, scale);
+        self.scratch = blocks;
         let ts = shift(cluster.timestamp, self.offset);
         let cluster = if ts == cluster.timestamp {
             cluster
         } else {
             cluster.with_timestamp(ts, scale)
         };
-        self.record(&blocks, scale);
-        self.scratch = blocks;
-        self.last_ts = Some(cluster.timestamp);
         self.last_end = self.last_end.max(cluster.end());
-        Placed { cluster, restarted }
+        cluster
     }
 
     /// Where the media sent so far ends (its track that ends last), once a
@@ -145,6 +173,11 @@ impl Continuity {
         &self.ends
     }
 
+    /// Nanoseconds per tick of the current stream (1 ms before a header).
+    pub fn timestamp_scale(&self) -> u64 {
+        self.scale()
+    }
+
     fn scale(&self) -> u64 {
         self.header
             .as_ref()
@@ -152,34 +185,24 @@ impl Continuity {
             .max(1)
     }
 
-    /// The shift that starts `cluster`, the first of a new pass, after the
-    /// previous one: the cluster after `last`, and each track's first block
-    /// at or after its own end. A track with no block in `cluster` counts
-    /// as starting at the cluster's Timestamp (its blocks come in later
-    /// clusters).
-    fn offset_after(
-        &self,
-        last: Ticks,
-        cluster: &LiveCluster,
-        blocks: &[BlockTiming],
-        scale: u64,
-    ) -> i128 {
-        let base = i128::from(cluster.timestamp.0);
+    /// The shift that starts a new pass, whose first cluster starts at
+    /// `first`, after the previous one: after the cluster started at
+    /// `last`, and every track at or after its own end. Each track counts
+    /// as starting at `first` (its blocks are not seen yet when the shift
+    /// must be known, and none starts much earlier than its cluster), so a
+    /// track that starts later in its pass is moved a little more than it
+    /// needs, never less.
+    fn offset_after(&self, last: Ticks, first: Ticks, scale: u64) -> i128 {
+        let base = i128::from(first.0);
         let mut offset = i128::from(last.0) + 1 - base;
-        for (track, end) in self.ends.iter() {
-            let first = blocks
-                .iter()
-                .filter(|b| b.track == track)
-                .map(|b| i128::from(b.timestamp.0))
-                .min()
-                .unwrap_or(base);
+        for (_, end) in self.ends.iter() {
             let end = i128::from(Ticks::ceil_from(end, scale).0);
-            offset = offset.max(end - first);
+            offset = offset.max(end - base);
         }
         offset
     }
 
-    /// Notes where the blocks of a placed cluster end.
+    /// Notes where the blocks of a completed cluster end.
     fn record(&mut self, blocks: &[BlockTiming], scale: u64) {
         for b in blocks {
             let Some(&default) = self.default_durations.get(&b.track) else {
@@ -242,16 +265,51 @@ mod tests {
         run(&s)
     }
 
+    /// A served cluster as continuity placed it: its start, its blocks
+    /// and the completed cluster, each shifted.
+    struct Placed {
+        cluster: LiveCluster,
+        restarted: bool,
+        blocks: Vec<LiveBlock>,
+    }
+
     fn run(s: &StreamBuilder) -> (Continuity, Vec<Placed>) {
         let mut c = Continuity::new();
+        let placed = feed(&mut c, s.live_events());
+        (c, placed)
+    }
+
+    /// Feeds the events of a segmenter forwarding blocks; checks that each
+    /// cluster's start and blocks were shifted as its completed cluster.
+    fn feed(c: &mut Continuity, events: Vec<Event>) -> Vec<Placed> {
         let mut placed = Vec::new();
-        for e in s.events() {
+        let mut open: Option<(Started, Vec<LiveBlock>)> = None;
+        for e in events {
             match e {
                 Event::Header(h) => drop(c.header(h)),
-                Event::Cluster(cl) => placed.push(c.place(cl)),
+                Event::ClusterStart { timestamp } => {
+                    open = Some((c.cluster_start(timestamp), Vec::new()));
+                }
+                Event::Block(b) => open.as_mut().expect("started").1.push(c.block(b)),
+                Event::Cluster(cl) => {
+                    let (started, blocks) = open.take().expect("started");
+                    let cluster = c.cluster_end(cl);
+                    assert_eq!(started.timestamp, cluster.timestamp);
+                    assert_eq!(started.start, cluster.start);
+                    let mut timings = Vec::new();
+                    block_timings(&cluster, &mut timings);
+                    let shifted: Vec<Ticks> = blocks.iter().map(|b| b.timestamp).collect();
+                    let stored: Vec<Ticks> = timings.iter().map(|b| b.timestamp).collect();
+                    assert_eq!(shifted, stored, "blocks shifted as their cluster");
+                    placed.push(Placed {
+                        cluster,
+                        restarted: started.restarted,
+                        blocks,
+                    });
+                }
             }
         }
-        (c, placed)
+        placed
     }
 
     fn timestamps(placed: &[Placed]) -> Vec<(u64, bool)> {
@@ -311,15 +369,18 @@ mod tests {
     }
 
     #[test]
-    fn a_track_that_starts_later_in_its_pass_needs_less_shift() {
+    fn every_track_of_a_new_pass_counts_from_its_first_cluster_start() {
         let tracks = [Track::video(1, Some(40)), Track::audio(2, None)];
-        // Audio from 30 to 996 ms: it ends at 1019, but the next pass's
-        // audio starts 30 ms into the pass, so the video's end decides.
+        // Audio from 30 to 996 ms ends at 1019. The shift is chosen at the
+        // next pass's ClusterStart, before its blocks are seen, so its
+        // audio counts as starting at 0 (not 30): the audio's end decides,
+        // and the whole pass moves by 1019, its audio first at 1049.
         let blocks = interleave(&[video(1), audio(2, 30)]);
         let (c, placed) = looped(&tracks, &blocks, 2);
-        assert_eq!(timestamps(&placed), [(0, false), (1000, true)]);
-        assert_eq!(first_of(&placed[1], 2), Some(1030));
-        assert_eq!(c.track_ends().end(2), Some(ms(2019)));
+        assert_eq!(timestamps(&placed), [(0, false), (1019, true)]);
+        assert_eq!(first_of(&placed[1], 2), Some(1049));
+        assert_eq!(placed[1].blocks[1].timestamp, Ticks(1049));
+        assert_eq!(c.track_ends().end(2), Some(ms(2038)));
     }
 
     #[test]
@@ -366,10 +427,12 @@ mod tests {
         c.restart();
         let mut later = StreamBuilder::new(&tracks);
         later.cluster(60_000, &video(1));
-        let (_, clusters) = later.segment();
-        let p = c.place(clusters[0].clone());
+        let events = later.live_events().into_iter();
+        let events = events.filter(|e| !matches!(e, Event::Header(_)));
+        let p = &feed(&mut c, events.collect())[0];
         assert_eq!((p.cluster.timestamp, p.restarted), (Ticks(1000), true));
         assert_eq!(p.cluster.start, ms(1000));
+        assert_eq!(p.blocks[1].timestamp, Ticks(1040));
     }
 
     #[test]

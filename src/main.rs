@@ -281,6 +281,7 @@ fn run(args: Args) -> Result<(), Error> {
         looping: args.looping,
         reconnect_timeout: Duration::from_millis(args.reconnect_timeout_ms),
         keep_attachments: args.keep_attachments,
+        forward_blocks: !hold_clusters(),
     };
     let input_waker = waker.clone();
     let input_name = display_name(&input);
@@ -304,6 +305,13 @@ fn run(args: Args) -> Result<(), Error> {
         log::info!("done");
     }
     result
+}
+
+/// `MKVCAST_HOLD_CLUSTERS=1`, a control for tests only (TESTING.md):
+/// deliver whole clusters, as before blocks were forwarded, to compare
+/// the two.
+fn hold_clusters() -> bool {
+    std::env::var("MKVCAST_HOLD_CLUSTERS").is_ok_and(|v| v.trim() == "1")
 }
 
 /// SIGTERM/SIGINT ask the server to drain and stop; a second one exits at

@@ -19,7 +19,7 @@ fn segments(events: &[Event]) -> Vec<&LiveCluster> {
         .iter()
         .filter_map(|e| match e {
             Event::Cluster(s) => Some(s),
-            Event::Header(_) => None,
+            _ => None,
         })
         .collect()
 }
@@ -623,6 +623,7 @@ fn header_level1(h: &[u8]) -> Vec<(u32, Vec<u8>)> {
 fn attachments_stay_in_the_live_header_only_for_ass_subtitles_or_when_kept() {
     let keep = SegmenterOptions {
         keep_attachments: true,
+        ..SegmenterOptions::default()
     };
     for (name, options, kept) in [
         (

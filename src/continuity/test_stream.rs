@@ -5,9 +5,11 @@
 use std::sync::Arc;
 
 use crate::ebml;
+use crate::matroska::cluster::read_block_header;
 use crate::matroska::header::StreamHeader;
 use crate::matroska::ids;
-use crate::segmenter::{segment_all, Event, LiveCluster};
+use crate::segmenter::{segment_all, Event, LiveBlock, LiveCluster};
+use crate::time::Ticks;
 
 /// A track of the test stream.
 #[derive(Debug, Clone, Copy)]
@@ -172,6 +174,31 @@ impl StreamBuilder {
             .0
     }
 
+    /// The stream as a segmenter forwarding blocks sends it: each Cluster
+    /// after its ClusterStart and its blocks (made from the cluster's own
+    /// children, as the segmenter would emit them).
+    pub fn live_events(&self) -> Vec<Event> {
+        let mut out = Vec::new();
+        let mut video = None;
+        for e in self.events() {
+            match e {
+                Event::Header(h) => {
+                    video = h.video_track();
+                    out.push(Event::Header(h));
+                }
+                Event::Cluster(c) => {
+                    out.push(Event::ClusterStart {
+                        timestamp: c.timestamp,
+                    });
+                    out.extend(live_blocks(&c, video).into_iter().map(Event::Block));
+                    out.push(Event::Cluster(c));
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    }
+
     /// The first header and every cluster.
     pub fn segment(&self) -> (Arc<StreamHeader>, Vec<LiveCluster>) {
         let mut header = None;
@@ -182,8 +209,56 @@ impl StreamBuilder {
                     header.get_or_insert(h);
                 }
                 Event::Cluster(c) => clusters.push(c),
+                Event::ClusterStart { .. } | Event::Block(_) => {}
             }
         }
         (header.expect("a header"), clusters)
     }
+}
+
+/// The children of `cluster` after its Timestamp, as LiveBlocks.
+pub fn live_blocks(cluster: &LiveCluster, video: Option<u64>) -> Vec<LiveBlock> {
+    let head = ebml::read_element_header(&cluster.bytes)
+        .expect("a cluster")
+        .expect("a whole cluster");
+    let body = &cluster.bytes[head.header_len..];
+    let mut out = Vec::new();
+    for child in ebml::children(body) {
+        let child = child.expect("a valid cluster");
+        let (data, keyframe) = match child.header.id {
+            ids::TIMESTAMP => continue,
+            ids::SIMPLE_BLOCK => (Some(child.data), None),
+            ids::BLOCK_GROUP => group_block(child.data),
+            _ => (None, None),
+        };
+        let h = data.and_then(read_block_header);
+        let relative = h.map_or(0, |h| i64::from(h.relative_timestamp));
+        let track = h.map(|h| h.track);
+        out.push(LiveBlock {
+            bytes: cluster
+                .bytes
+                .slice(head.header_len + child.offset..head.header_len + child.end()),
+            track,
+            timestamp: Ticks((cluster.timestamp.0 as i64 + relative).max(0) as u64),
+            keyframe: keyframe.unwrap_or_else(|| h.is_some_and(|h| h.flags & 0x80 != 0)),
+            video: track.is_some() && track == video,
+        });
+    }
+    out
+}
+
+/// A BlockGroup's Block data, and whether it is a keyframe (no
+/// ReferenceBlock).
+fn group_block(data: &[u8]) -> (Option<&[u8]>, Option<bool>) {
+    let mut block = None;
+    let mut keyframe = true;
+    for child in ebml::children(data) {
+        let child = child.expect("a valid BlockGroup");
+        match child.header.id {
+            ids::BLOCK => block = Some(child.data),
+            ids::REFERENCE_BLOCK => keyframe = false,
+            _ => {}
+        }
+    }
+    (block, Some(keyframe))
 }

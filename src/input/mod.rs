@@ -1,8 +1,9 @@
 //! The input side: open a file, stdin or an `http://` URL, read it on its
 //! own thread, segment it, keep timestamps continuous across loops and
-//! encoder restarts, and publish each cluster when the wall clock reaches
+//! encoder restarts, and publish each block when the wall clock reaches
 //! its time, as a player would.
 
+mod deliver;
 mod http;
 mod open;
 mod pacer;
@@ -13,11 +14,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::continuity::{Continuity, HeaderChange};
 use crate::matroska::header::StreamHeader;
-use crate::segmenter::{prefetch_file, Event, LiveCluster, Segmenter, SegmenterOptions};
+use crate::segmenter::{prefetch_file, Event, LiveBlock, LiveCluster, Segmenter, SegmenterOptions};
 use crate::time::{Nanos, Ticks};
-use pacer::Pacer;
+use deliver::Delivery;
+use pacer::{Pacer, WallClock};
 
 pub use open::{Input, InputError, InputFailure, Reader};
 pub use stats::{InputState, InputStats};
@@ -31,9 +32,13 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// What the input thread hands to the server, in order.
 ///
 /// Clusters arrive as `ClusterStart`, any number of `Block`s, then
-/// `ClusterEnd` with the completed cluster. Today every cluster is delivered
-/// whole (no `Block` events between start and end); forwarding blocks as
-/// they arrive changes what is sent between the two, not this interface.
+/// `ClusterEnd` with the completed cluster, which holds exactly those
+/// blocks. When pacing, each block comes when its decode time is due and
+/// `ClusterStart` comes with the first block (or, for a cluster without
+/// any, with its `ClusterEnd`). With
+/// [`forward_blocks`](InputOptions::forward_blocks) off there is no `Block`
+/// and `ClusterStart` comes right before `ClusterEnd`, at the cluster's
+/// start.
 #[derive(Debug, Clone)]
 pub enum InputEvent {
     /// The first header, or a header with different tracks.
@@ -42,18 +47,22 @@ pub enum InputEvent {
     /// at the next keyframe cluster; timestamps stay continuous.
     Restart,
     /// A cluster begins: its Timestamp (after continuity shifts) is known.
+    /// Preceded by `Restart` at the first cluster after a discontinuity.
     ClusterStart {
         /// Cluster Timestamp.
         timestamp: Ticks,
         /// The same in nanoseconds.
         start: Nanos,
     },
-    /// One block (a SimpleBlock or BlockGroup element) of the open cluster.
-    Block(crate::segmenter::LiveBlock),
+    /// One child of the open cluster, as it goes on the wire after the
+    /// cluster's Timestamp: its bytes as the input had them (block times
+    /// are relative to the cluster's), its `timestamp` shifted like the
+    /// cluster's.
+    Block(LiveBlock),
     /// The open cluster is complete: the self-contained cluster joiners get.
     ClusterEnd(LiveCluster),
-    /// The input ended (after the last cluster's time has passed when
-    /// paced); an error when it failed.
+    /// The input ended (when paced, after its media has played out); an
+    /// error when it failed.
     End(Result<(), InputFailure>),
 }
 
@@ -70,6 +79,10 @@ pub struct InputOptions {
     /// Keep Attachments in the live header even when no subtitle track
     /// needs their fonts (see [`SegmenterOptions`]).
     pub keep_attachments: bool,
+    /// Forward each cluster's blocks as they are read (and, when pacing,
+    /// as they are due) instead of whole clusters: live viewers then wait
+    /// for a frame, not a cluster.
+    pub forward_blocks: bool,
 }
 
 /// Starts the input thread. `emit` receives every event in order; it must
@@ -108,20 +121,21 @@ fn run<F: FnMut(InputEvent)>(
 ) -> Result<(), InputError> {
     let mut segmenter = Segmenter::with_options(SegmenterOptions {
         keep_attachments: options.keep_attachments,
+        forward_blocks: options.forward_blocks,
     });
     // A regular file may keep its Tracks after the first Cluster, found
     // through its SeekHead; pipes and URLs can only be read in order.
     if let Reader::File(f) = &mut reader {
         segmenter.preload(prefetch_file(f));
     }
+    let pacer = options.pace.then(|| Pacer::new(WallClock));
     let mut runner = Runner {
         input,
         options,
         stats,
         emit,
         segmenter,
-        continuity: Continuity::new(),
-        pacer: Pacer::default(),
+        delivery: Delivery::new(pacer, reader.is_regular_file(), stats),
         events: Vec::new(),
         buf: vec![0u8; READ_CHUNK],
     };
@@ -139,11 +153,8 @@ fn run<F: FnMut(InputEvent)>(
             None => break,
         }
     }
-    // The input counts as ended when the last cluster's time has passed.
-    if let (true, Some(end)) = (options.pace, runner.continuity.end()) {
-        stats.set_state(InputState::Paced);
-        runner.pacer.wait(end);
-    }
+    // The input counts as ended when its media has played out.
+    runner.delivery.wait_end();
     Ok(())
 }
 
@@ -154,8 +165,7 @@ struct Runner<'a, F> {
     stats: &'a InputStats,
     emit: &'a mut F,
     segmenter: Segmenter,
-    continuity: Continuity,
-    pacer: Pacer,
+    delivery: Delivery<'a, WallClock>,
     events: Vec<Event>,
     buf: Vec<u8>,
 }
@@ -173,8 +183,9 @@ impl<F: FnMut(InputEvent)> Runner<'_, F> {
                 None => self.segmenter.finish(&mut self.events),
             }
             .map_err(|e| InputError::NoStream(e.to_string()))?;
-            clusters += self.deliver();
+            clusters += self.delivery.deliver(self.events.drain(..), self.emit);
             if n.is_none() {
+                self.delivery.end_pass(self.emit);
                 return Ok(clusters);
             }
         }
@@ -223,7 +234,7 @@ impl<F: FnMut(InputEvent)> Runner<'_, F> {
         clusters: u64,
         last_cluster: Instant,
     ) -> Result<Option<Reader>, InputError> {
-        let started = self.continuity.stream_header().is_some();
+        let started = self.delivery.continuity().stream_header().is_some();
         if self.is_http() {
             let timeout = self.options.reconnect_timeout;
             return match reconnect(self.input, last_cluster, timeout, self.stats) {
@@ -246,54 +257,6 @@ impl<F: FnMut(InputEvent)> Runner<'_, F> {
             return Ok(None);
         }
         reader.rewind(self.input).map(Some)
-    }
-
-    /// Passes segmenter events on, paced; returns the clusters delivered.
-    fn deliver(&mut self) -> u64 {
-        let mut n = 0;
-        // Taken out of `self` for the loop, put back to keep its capacity.
-        let mut events = std::mem::take(&mut self.events);
-        for e in events.drain(..) {
-            match e {
-                Event::Header(h) => self.header(h),
-                Event::Cluster(c) => {
-                    self.cluster(c);
-                    n += 1;
-                }
-            }
-        }
-        self.events = events;
-        n
-    }
-
-    fn header(&mut self, h: Arc<StreamHeader>) {
-        if self.continuity.header(h.clone()) == HeaderChange::New {
-            log::info!(
-                "stream: {} ({}, {} header bytes)",
-                h.describe_tracks(),
-                h.doc_type,
-                h.bytes.len()
-            );
-            (self.emit)(InputEvent::Header(h));
-        }
-    }
-
-    fn cluster(&mut self, c: LiveCluster) {
-        let placed = self.continuity.place(c);
-        let c = placed.cluster;
-        if self.options.pace {
-            self.stats.set_state(InputState::Paced);
-            self.pacer.wait(c.start);
-            self.stats.set_state(InputState::Reading);
-        }
-        if placed.restarted {
-            (self.emit)(InputEvent::Restart);
-        }
-        (self.emit)(InputEvent::ClusterStart {
-            timestamp: c.timestamp,
-            start: c.start,
-        });
-        (self.emit)(InputEvent::ClusterEnd(c));
     }
 }
 

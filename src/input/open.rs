@@ -174,6 +174,15 @@ pub enum Reader {
 }
 
 impl Reader {
+    /// Whether this is a regular file, whose reads never wait for data (a
+    /// FIFO opened by path is a `File` too, but may).
+    pub(super) fn is_regular_file(&self) -> bool {
+        match self {
+            Reader::File(f) => f.metadata().is_ok_and(|m| m.is_file()),
+            Reader::Stream(_) => false,
+        }
+    }
+
     /// The same input from its start again, for the next `--loop` pass.
     pub(super) fn rewind(self, input: &Input) -> Result<Reader, InputError> {
         match self {

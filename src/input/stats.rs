@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 pub enum InputState {
     /// Reading and segmenting input.
     Reading = 0,
-    /// Waiting for the wall clock to reach the next cluster's time.
+    /// Waiting for the wall clock to reach the next block's time.
     Paced = 1,
     /// The input ended or failed; nothing more will come.
     Ended = 2,

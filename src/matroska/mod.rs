@@ -18,7 +18,6 @@ pub(crate) mod builder;
 pub mod cluster;
 pub mod header;
 pub(crate) mod ids;
-pub mod live_block;
 pub(crate) mod split;
 #[cfg(test)]
 pub(crate) mod test_writer;

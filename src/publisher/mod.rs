@@ -14,7 +14,7 @@ mod ring;
 use std::sync::Arc;
 
 use crate::matroska::header::StreamHeader;
-use crate::matroska::live_block::LiveBlock;
+use crate::segmenter::LiveBlock;
 use crate::segmenter::LiveCluster;
 use crate::time::{Nanos, Ticks};
 pub use open::OpenCluster;

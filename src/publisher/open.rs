@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use crate::ebml::{write_id, write_uint_element, UNKNOWN_SIZE_BYTES};
 use crate::matroska::ids;
-use crate::matroska::live_block::LiveBlock;
+use crate::segmenter::LiveBlock;
 use crate::time::{Nanos, Ticks};
 
 /// One block of the open cluster with its media time.

@@ -48,10 +48,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::matroska::builder::HeaderBuilder;
 use crate::matroska::cluster::TrackContext;
 use crate::matroska::header::StreamHeader;
-use crate::time::Nanos;
+use crate::time::{Nanos, Ticks};
 
 pub use crate::matroska::cluster::LiveCluster;
-pub use crate::matroska::live_block::LiveBlock;
 pub use error::SegmenterError;
 pub use options::SegmenterOptions;
 pub use seekhead::{prefetch_file, prefetch_header, PrefetchError, PrefetchedHeader};
@@ -77,8 +76,38 @@ pub enum Event {
     /// A stream header: the first one, or a new one after a second EBML
     /// header in the input (an encoder restarted, files concatenated).
     Header(Arc<StreamHeader>),
+    /// A served cluster begins (only with
+    /// [`forward_blocks`](SegmenterOptions::forward_blocks)): its Timestamp is
+    /// known; its blocks follow, then the same cluster complete as `Cluster`.
+    ClusterStart {
+        /// The served cluster's Timestamp.
+        timestamp: Ticks,
+    },
+    /// One child of the open served cluster, as soon as it is complete in
+    /// the input (only with
+    /// [`forward_blocks`](SegmenterOptions::forward_blocks)).
+    Block(LiveBlock),
     /// One Cluster of the current stream.
     Cluster(LiveCluster),
+}
+
+/// One child of a served cluster, forwarded before the cluster is complete
+/// so that live viewers need not wait for a whole cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveBlock {
+    /// The child element as it goes on the wire inside the served cluster:
+    /// a SimpleBlock or BlockGroup (relative timestamp already rebased onto
+    /// the served cluster's Timestamp), or another kept child copied as is.
+    pub bytes: Bytes,
+    /// Track number; `None` for a kept child that is not a readable block.
+    pub track: Option<u64>,
+    /// Absolute timestamp (served cluster Timestamp + relative); for a
+    /// non-block child, the cluster's Timestamp.
+    pub timestamp: Ticks,
+    /// SimpleBlock keyframe flag, or a BlockGroup without ReferenceBlock.
+    pub keyframe: bool,
+    /// Whether `track` is the stream's video track.
+    pub video: bool,
 }
 
 #[derive(Debug)]
@@ -294,6 +323,8 @@ pub fn concat(events: &[Event]) -> Bytes {
         match e {
             Event::Header(h) => out.extend_from_slice(&h.bytes),
             Event::Cluster(s) => out.extend_from_slice(&s.bytes),
+            // The Cluster event that follows holds the same bytes.
+            Event::ClusterStart { .. } | Event::Block(_) => {}
         }
     }
     out.freeze()

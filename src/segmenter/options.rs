@@ -16,4 +16,10 @@ pub struct SegmenterOptions {
     /// dropped, since FFmpeg-based players wait forever for packets of an
     /// attachment stream).
     pub keep_attachments: bool,
+    /// Also emit each served cluster's start and its children as they
+    /// complete ([`Event::ClusterStart`](super::Event::ClusterStart),
+    /// [`Event::Block`](super::Event::Block)), before the complete
+    /// [`Event::Cluster`](super::Event::Cluster), so that live viewers get
+    /// frames without waiting for a whole cluster.
+    pub forward_blocks: bool,
 }

@@ -15,6 +15,8 @@ fn shape(events: &[Event]) -> Vec<(char, Vec<u8>, u64)> {
         .map(|e| match e {
             Event::Header(h) => ('H', h.bytes.to_vec(), 0),
             Event::Cluster(c) => ('C', c.bytes.to_vec(), c.timestamp.0),
+            Event::ClusterStart { timestamp } => ('S', Vec::new(), timestamp.0),
+            Event::Block(b) => ('B', b.bytes.to_vec(), b.timestamp.0),
         })
         .collect()
 }
@@ -24,7 +26,7 @@ fn clusters(events: &[Event]) -> Vec<&LiveCluster> {
         .iter()
         .filter_map(|e| match e {
             Event::Cluster(c) => Some(c),
-            Event::Header(_) => None,
+            _ => None,
         })
         .collect()
 }
@@ -276,6 +278,7 @@ fn attachments_reach_the_live_header_only_for_ass_or_when_kept() {
     let ass = stream_with_attachment("S_TEXT/ASS");
     let keep = SegmenterOptions {
         keep_attachments: true,
+        ..SegmenterOptions::default()
     };
     let with = vec![ids::INFO, ids::TRACKS, ids::ATTACHMENTS];
     assert_eq!(header_ids(&mut Segmenter::new(), &srt), with[..2]);
@@ -284,7 +287,8 @@ fn attachments_reach_the_live_header_only_for_ass_or_when_kept() {
     assert_eq!(
         SegmenterOptions::default(),
         SegmenterOptions {
-            keep_attachments: false
+            keep_attachments: false,
+            forward_blocks: false,
         }
     );
 }

@@ -11,8 +11,8 @@ use super::Server;
 use crate::input::InputEvent;
 use crate::matroska::cluster::LiveCluster;
 use crate::matroska::header::StreamHeader;
-use crate::matroska::live_block::LiveBlock;
 use crate::publisher::HeaderChange;
+use crate::segmenter::LiveBlock;
 use crate::time::{Nanos, Ticks};
 
 impl Server {

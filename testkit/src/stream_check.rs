@@ -176,6 +176,8 @@ impl StreamCheck {
                     end_ns: s.end().0,
                     keyframe: s.keyframe,
                 }),
+                // Only with SegmenterOptions::forward_blocks, not used here.
+                Event::ClusterStart { .. } | Event::Block(_) => {}
             }
         }
         self.events = events;

@@ -158,7 +158,7 @@ fn a_joiner_gets_the_ring_then_the_open_cluster_so_far_then_live_blocks() {
         .iter()
         .filter_map(|e| match e {
             Event::Cluster(c) => Some(c.timestamp),
-            Event::Header(_) => None,
+            _ => None,
         })
         .collect();
     let want: Vec<Ticks> = clusters[2..6].iter().map(|c| c.timestamp).collect();
