@@ -82,6 +82,7 @@ fn plain_input(min_bytes: usize) -> Input {
         match e {
             Event::Header(h) => header = Some(h),
             Event::Cluster(s) => segments.push(s),
+            Event::ClusterStart { .. } | Event::Block(_) => {}
         }
     }
     let header = header.expect("a stream header");
@@ -160,6 +161,7 @@ fn run_once(input: &[u8], chunk: usize) -> Run {
                     segments += 1;
                     segment_bytes += s.len() as u64;
                 }
+                Event::ClusterStart { .. } | Event::Block(_) => {}
             }
         }
     };

@@ -229,6 +229,7 @@ fn load(path: &PathBuf) -> Result<Media, String> {
             Event::Header(h) if header.is_none() => header = Some(h),
             Event::Header(_) => break,
             Event::Cluster(s) => segments.push(s),
+            Event::ClusterStart { .. } | Event::Block(_) => {}
         }
     }
     let header = header.ok_or("no stream header in the file")?;

@@ -249,6 +249,7 @@ mod tests {
             match e {
                 Event::Header(h) => drop(c.header(h)),
                 Event::Cluster(cl) => placed.push(c.place(cl)),
+                Event::ClusterStart { .. } | Event::Block(_) => {}
             }
         }
         (c, placed)

@@ -297,6 +297,7 @@ mod tests {
             match e {
                 Event::Header(h) => header = Some(h),
                 Event::Cluster(s) => segs.push(s),
+                Event::ClusterStart { .. } | Event::Block(_) => {}
             }
         }
         (header.unwrap(), segs)

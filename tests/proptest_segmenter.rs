@@ -497,6 +497,7 @@ fn check(spec: &StreamSpec, chunk: usize) -> Result<(), TestCaseError> {
         match e {
             Event::Cluster(s) => segs.push(s),
             Event::Header(_) => prop_assert!(false, "a second header"),
+            _ => prop_assert!(false, "a forwarded event without forward_blocks"),
         }
     }
     let Some(Event::Header(header)) = events.first() else {

@@ -36,7 +36,7 @@ impl Case {
     fn segments(&self) -> impl Iterator<Item = &LiveCluster> {
         self.events.iter().filter_map(|e| match e {
             Event::Cluster(s) => Some(s),
-            Event::Header(_) => None,
+            _ => None,
         })
     }
 
@@ -47,7 +47,7 @@ impl Case {
             .iter()
             .find_map(|e| match e {
                 Event::Header(h) => Some(h),
-                Event::Cluster(_) => None,
+                _ => None,
             })
             .unwrap_or_else(|| panic!("{}: no stream header", self.name));
         (h.video_track(), h.timestamp_scale)

@@ -182,6 +182,7 @@ impl StreamBuilder {
                     header.get_or_insert(h);
                 }
                 Event::Cluster(c) => clusters.push(c),
+                Event::ClusterStart { .. } | Event::Block(_) => {}
             }
         }
         (header.expect("a header"), clusters)

@@ -108,6 +108,8 @@ fn run<F: FnMut(InputEvent)>(
 ) -> Result<(), InputError> {
     let mut segmenter = Segmenter::with_options(SegmenterOptions {
         keep_attachments: options.keep_attachments,
+        // Whole clusters, as the input delivers them today.
+        forward_blocks: false,
     });
     // A regular file may keep its Tracks after the first Cluster, found
     // through its SeekHead; pipes and URLs can only be read in order.
@@ -260,6 +262,8 @@ impl<F: FnMut(InputEvent)> Runner<'_, F> {
                     self.cluster(c);
                     n += 1;
                 }
+                // Not asked for (forward_blocks is off).
+                Event::ClusterStart { .. } | Event::Block(_) => {}
             }
         }
         self.events = events;

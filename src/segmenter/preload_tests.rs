@@ -139,6 +139,7 @@ fn tracks_after_the_first_cluster_are_used_when_preloaded() {
     assert_eq!(h.dropped_attachments.map(|d| d.files), Some(1));
     let keep = SegmenterOptions {
         keep_attachments: true,
+        ..SegmenterOptions::default()
     };
     let mut seg = Segmenter::with_options(keep);
     seg.preload(prefetch(&input).unwrap());

@@ -114,6 +114,7 @@ fn fixture(name: &str) -> (Arc<StreamHeader>, Vec<LiveCluster>) {
         match e {
             Event::Header(h) => header = header.or(Some(h)),
             Event::Cluster(c) => clusters.push(c),
+            Event::ClusterStart { .. } | Event::Block(_) => {}
         }
     }
     (header.unwrap(), clusters)

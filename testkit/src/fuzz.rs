@@ -323,6 +323,9 @@ fn collect(out: &mut Vec<Event>, events: &mut Vec<Out>) {
                 check_segment(&s);
                 Out::Cluster(s)
             }
+            Event::ClusterStart { .. } | Event::Block(_) => {
+                panic!("forwarded events without forward_blocks")
+            }
         });
     }
     assert!(

@@ -13,7 +13,7 @@ fn header(name: &str) -> std::sync::Arc<StreamHeader> {
         .into_iter()
         .find_map(|e| match e {
             Event::Header(h) => Some(h),
-            Event::Cluster(_) => None,
+            _ => None,
         })
         .unwrap()
 }
