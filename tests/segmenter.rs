@@ -12,6 +12,7 @@ use mkvcast::segmenter::{
     concat, prefetch_file, segment_all, Event, LiveCluster, Segmenter, SegmenterOptions,
     MAX_CLUSTER_BYTES,
 };
+use mkvcast_testkit::forwarded::{check_forwarded, forwarding, live_form, segment_with};
 use mkvcast_testkit::{all_fixtures, fixture, Rng};
 
 fn segments(events: &[Event]) -> Vec<&LiveCluster> {
@@ -166,6 +167,31 @@ fn every_fixture_survives_segmentation_frame_for_frame() {
                     "{n}: one keyframe segment per video keyframe, at its time"
                 );
             }
+        }
+    }
+}
+
+/// With blocks forwarded, a live viewer gets each served cluster as
+/// unknown size + Timestamp + its blocks as they arrive: that form must
+/// demux to the same frames as the known-size clusters, and the clusters
+/// must be those made without forwarding.
+#[test]
+fn every_fixture_forwarded_as_blocks_demuxes_to_the_same_frames() {
+    for path in all_fixtures() {
+        let n = name(&path);
+        let input = std::fs::read(&path).unwrap();
+        let (plain, _) = segment_all(&input, 1 << 20).unwrap();
+        for chunk in [4096, 1 << 20] {
+            let (events, stats) = segment_with(&input, chunk, forwarding()).unwrap();
+            assert_eq!(stats.bytes_skipped, 0, "{n}");
+            check_forwarded(&events);
+            let kept: Vec<&LiveCluster> = segments(&events);
+            assert_eq!(kept, segments(&plain), "{n}: the same clusters");
+            let (known, _) = demux(&concat(&events)).unwrap();
+            let (live, _) = demux(&live_form(&events))
+                .unwrap_or_else(|e| panic!("{n}: forwarded form unreadable: {e}"));
+            assert!(!live.is_empty(), "{n}");
+            assert_eq!(live, known, "{n}: frames of the forwarded form");
         }
     }
 }
