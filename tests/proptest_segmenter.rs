@@ -4,7 +4,11 @@
 //! (track, absolute timestamp, keyframe flag, size, order) as an
 //! independent demuxer (`matroska-demuxer`) and our own block walk see it;
 //! every segment must have a known size and a keyframe flag that matches
-//! its first video block.
+//! its first video block, and no video keyframe after it. Segmented again
+//! with blocks forwarded as they arrive, the stream must give the same
+//! clusters, forwarded blocks that make them up exactly, and a live form
+//! (each cluster sent as unknown size + Timestamp + blocks) that demuxes
+//! to the same frames.
 
 mod common;
 
@@ -12,6 +16,9 @@ use common::{demux, DemuxedFrame};
 use mkvcast::internals::cluster::read_block_header;
 use mkvcast::internals::{ebml, ids};
 use mkvcast::segmenter::{concat, segment_all, Event, LiveCluster};
+use mkvcast_testkit::forwarded::{
+    check_forwarded, forwarding, is_forwarded, live_form, segment_with,
+};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------
@@ -142,9 +149,6 @@ struct Written {
     frames: Vec<DemuxedFrame>,
     blocks: Vec<ModelBlock>,
     video_track: Option<u64>,
-    /// Every relative timestamp is in 0..400, so any keyframe split fits
-    /// the 16-bit field: every video keyframe must then start a segment.
-    small_relatives: bool,
 }
 
 const VIDEO_CODECS: [&str; 4] = ["V_VP8", "V_VP9", "V_AV1", "V_MPEG4/ISO/AVC"];
@@ -270,7 +274,6 @@ fn write_stream(spec: &StreamSpec) -> Written {
 
     let mut frames = Vec::new();
     let mut blocks = Vec::new();
-    let mut small_relatives = true;
     let mut ts = spec.first_timestamp;
     for c in &spec.clusters {
         ts += c.gap;
@@ -287,7 +290,6 @@ fn write_stream(spec: &StreamSpec) -> Written {
             // Keep absolute timestamps non-negative, and avoid -32768,
             // which matroska-demuxer cannot read (see segment_blocks).
             let rel = i64::from(b.rel).max(-(ts as i64)).max(-32767) as i16;
-            small_relatives &= (0..400).contains(&rel);
             let (block, sizes) = write_block(b, track, rel);
             let abs = (ts as i64 + i64::from(rel)) as u64;
             if b.group {
@@ -344,7 +346,6 @@ fn write_stream(spec: &StreamSpec) -> Written {
         frames,
         blocks,
         video_track,
-        small_relatives,
     }
 }
 
@@ -497,7 +498,7 @@ fn check(spec: &StreamSpec, chunk: usize) -> Result<(), TestCaseError> {
         match e {
             Event::Cluster(s) => segs.push(s),
             Event::Header(_) => prop_assert!(false, "a second header"),
-            Event::ClusterStart { .. } | Event::Block(_) => {}
+            _ => prop_assert!(false, "a forwarded event without forward_blocks"),
         }
     }
     let Some(Event::Header(header)) = events.first() else {
@@ -520,21 +521,20 @@ fn check(spec: &StreamSpec, chunk: usize) -> Result<(), TestCaseError> {
             }
             (Some(_), None) => prop_assert!(!seg.keyframe && !seg.has_video),
         }
-        if w.small_relatives {
-            // Every video keyframe after the first video block was a split.
-            let later_keys = b
-                .iter()
-                .filter(|b| Some(b.track) == w.video_track)
-                .skip(1)
-                .filter(|b| b.keyframe)
-                .count();
-            prop_assert_eq!(
-                later_keys,
-                0,
-                "unsplit keyframe in segment at {}",
-                seg.timestamp
-            );
-        }
+        // Every video keyframe after the first video block was a split (its
+        // timestamp, never before 0 here, always fits a u64).
+        let later_keys = b
+            .iter()
+            .filter(|b| Some(b.track) == w.video_track)
+            .skip(1)
+            .filter(|b| b.keyframe)
+            .count();
+        prop_assert_eq!(
+            later_keys,
+            0,
+            "unsplit keyframe in segment at {}",
+            seg.timestamp
+        );
         blocks.extend(b);
     }
     prop_assert_eq!(
@@ -551,6 +551,36 @@ fn check(spec: &StreamSpec, chunk: usize) -> Result<(), TestCaseError> {
             demux(&out).map_err(|e| TestCaseError::fail(format!("output unreadable: {e}")))?;
         prop_assert_eq!(scale, spec.scale);
         prop_assert_eq!(&got, &orig, "every frame, in order, as in the input");
+    }
+    check_forwarding(&w.bytes, chunk, &events, demuxable.then_some(&orig))
+}
+
+/// The stream segmented with blocks forwarded: the same headers and
+/// clusters as `plain` (segmented without), runs of forwarded blocks that
+/// make up each cluster exactly, and, unless a block has the relative
+/// timestamp the demuxer cannot read, a live form with the frames `orig`.
+fn check_forwarding(
+    input: &[u8],
+    chunk: usize,
+    plain: &[Event],
+    orig: Option<&Vec<DemuxedFrame>>,
+) -> Result<(), TestCaseError> {
+    let (events, _) =
+        segment_with(input, chunk, forwarding()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    check_forwarded(&events);
+    let kept: Vec<&Event> = events.iter().filter(|e| !is_forwarded(e)).collect();
+    prop_assert_eq!(kept.len(), plain.len());
+    for (a, b) in kept.iter().zip(plain) {
+        match (a, b) {
+            (Event::Header(a), Event::Header(b)) => prop_assert_eq!(&a.bytes, &b.bytes),
+            (Event::Cluster(a), Event::Cluster(b)) => prop_assert_eq!(a, b),
+            _ => prop_assert!(false, "events differ with forward_blocks: {a:?} / {b:?}"),
+        }
+    }
+    if let Some(orig) = orig {
+        let (got, _) = demux(&live_form(&events))
+            .map_err(|e| TestCaseError::fail(format!("live form unreadable: {e}")))?;
+        prop_assert_eq!(&got, orig, "the live form's frames");
     }
     Ok(())
 }

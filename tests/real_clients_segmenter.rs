@@ -5,7 +5,11 @@
 //! - `mkvinfo` parses it,
 //! - `ffprobe` sees the same video packets and keyframe flags as in the
 //!   original, and every segment marked `keyframe` starts (its first video
-//!   block) on a packet ffprobe flags `K`.
+//!   block) on a packet ffprobe flags `K`;
+//! - the forwarded form of a few (each cluster as a live viewer of a
+//!   server forwarding blocks gets it: unknown size, Timestamp, blocks)
+//!   decodes in `ffmpeg` without errors to the same frames, and `mkvinfo`
+//!   parses it.
 //!
 //! The tools are optional: without them the tests print a note and pass,
 //! unless `MKVCAST_REAL_CLIENTS=1` (see `mkvcast_testkit::real`).
@@ -16,8 +20,9 @@ use std::process::{Command, Output};
 use mkvcast::internals::cluster::read_block_header;
 use mkvcast::internals::{ebml, ids};
 use mkvcast::segmenter::{concat, prefetch_file, segment_all, Event, LiveCluster, Segmenter};
-use mkvcast_testkit::all_fixtures;
+use mkvcast_testkit::forwarded::{check_forwarded, forwarding, live_form, segment_with};
 use mkvcast_testkit::real::{require_tools, run_tool, TempFile};
+use mkvcast_testkit::{all_fixtures, fixture};
 
 /// Chunk size the fixtures are fed to the segmenter in.
 const CHUNK: usize = 64 << 10;
@@ -161,41 +166,107 @@ fn ffmpeg_decodes_the_live_stream_without_errors() {
     });
 }
 
+/// `mkvinfo FILE` succeeds, finds a Segment and a Cluster, and reports no
+/// problem it recovered from.
+fn mkvinfo_reads(file: &Path) -> Result<(), String> {
+    let o = run_tool("mkvinfo", &[], file);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    if !o.status.success() {
+        return Err(format!(
+            "mkvinfo exited with {}:\n{}\n{}",
+            o.status,
+            stdout.lines().rev().take(10).collect::<Vec<_>>().join("\n"),
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    for want in ["Segment", "Cluster"] {
+        if !stdout.contains(want) {
+            return Err(format!(
+                "mkvinfo output does not mention {want:?}:\n{stdout}"
+            ));
+        }
+    }
+    // mkvinfo reports problems it recovers from as warnings/errors.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let complaints: Vec<&str> = stdout
+        .lines()
+        .chain(stderr.lines())
+        .filter(|l| l.starts_with("Error:") || l.starts_with("Warning:"))
+        .collect();
+    if !complaints.is_empty() {
+        return Err(format!("mkvinfo complains:\n  {}", complaints.join("\n  ")));
+    }
+    Ok(())
+}
+
 #[test]
 fn mkvinfo_parses_the_live_stream() {
     if !require_tools(&["mkvinfo"]) {
         return;
     }
-    for_each_case(|c| {
-        let o = run_tool("mkvinfo", &[], c.out.path());
-        let stdout = String::from_utf8_lossy(&o.stdout);
-        if !o.status.success() {
-            return Err(format!(
-                "mkvinfo exited with {}:\n{}\n{}",
-                o.status,
-                stdout.lines().rev().take(10).collect::<Vec<_>>().join("\n"),
-                String::from_utf8_lossy(&o.stderr)
-            ));
-        }
-        for want in ["Segment", "Cluster"] {
-            if !stdout.contains(want) {
-                return Err(format!(
-                    "mkvinfo output does not mention {want:?}:\n{stdout}"
-                ));
-            }
-        }
-        // mkvinfo reports problems it recovers from as warnings/errors.
-        let stderr = String::from_utf8_lossy(&o.stderr);
-        let complaints: Vec<&str> = stdout
-            .lines()
-            .chain(stderr.lines())
-            .filter(|l| l.starts_with("Error:") || l.starts_with("Warning:"))
+    for_each_case(|c| mkvinfo_reads(c.out.path()));
+}
+
+/// Fixtures whose forwarded form the real clients read: splits at
+/// keyframes mid-cluster, BlockGroups, CRC-32 and Void dropped (rebuilt
+/// clusters), unknown-size input clusters, long GOPs, AV1.
+const FORWARDED: [&str; 6] = [
+    "multi_keyframe.webm",
+    "mkvmerge_blockgroups.mkv",
+    "h264_flac.mkv",
+    "gst_streamable.webm",
+    "long_gop.webm",
+    "av1_opus.webm",
+];
+
+/// The known-size live stream of a fixture and its forwarded form (each
+/// served cluster as unknown size + Timestamp + its forwarded blocks),
+/// both written to temp files.
+fn forwarded_case(name: &str) -> (TempFile, TempFile) {
+    let bytes = std::fs::read(fixture(name)).unwrap();
+    let (events, stats) = segment_with(&bytes, CHUNK, forwarding()).unwrap();
+    assert_eq!(stats.bytes_skipped, 0, "{name}: {stats:?}");
+    check_forwarded(&events);
+    let (stem, ext) = name.rsplit_once('.').unwrap();
+    let known = TempFile::write(stem, ext, &concat(&events));
+    let live = TempFile::write(&format!("{stem}-forwarded"), ext, &live_form(&events));
+    (known, live)
+}
+
+/// ffmpeg decodes the forwarded form without an error, to as many frames
+/// per stream as the known-size live stream; mkvinfo reads it.
+#[test]
+fn the_forwarded_form_decodes_to_the_same_frames_and_mkvinfo_reads_it() {
+    if !require_tools(&["ffmpeg", "ffprobe", "mkvinfo"]) {
+        return;
+    }
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = FORWARDED
+            .iter()
+            .map(|&name| {
+                s.spawn(move || {
+                    let (known, live) = forwarded_case(name);
+                    let (ok, errors) = ffmpeg_decode(live.path());
+                    if !ok || !errors.is_empty() {
+                        return Err(format!("{name}: ffmpeg: {errors:?}"));
+                    }
+                    let (want, got) = (
+                        ffprobe_frame_counts(known.path()),
+                        ffprobe_frame_counts(live.path()),
+                    );
+                    if got != want {
+                        return Err(format!("{name}: frames {got:?}, known-size {want:?}"));
+                    }
+                    mkvinfo_reads(live.path()).map_err(|e| format!("{name}: {e}"))
+                })
+            })
             .collect();
-        if !complaints.is_empty() {
-            return Err(format!("mkvinfo complains:\n  {}", complaints.join("\n  ")));
-        }
-        Ok(())
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap().err())
+            .collect()
     });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// One video packet as ffprobe reports it: pts in microseconds, keyframe.
@@ -443,8 +514,8 @@ fn ffprobe_sees_an_attachment_stream_only_where_fonts_are_needed() {
         ),
     ];
     for (name, want) in expect {
-        let input = std::fs::read(mkvcast_testkit::fixture(name)).unwrap();
-        let original = ffprobe_streams(&mkvcast_testkit::fixture(name)).unwrap();
+        let input = std::fs::read(fixture(name)).unwrap();
+        let original = ffprobe_streams(&fixture(name)).unwrap();
         assert_eq!(original.len(), 4, "{name}: {original:?}");
         assert!(
             original[3].starts_with("attachment:"),
@@ -502,7 +573,7 @@ fn tracks_after_the_clusters_the_tools_read_it_and_its_live_stream_plays() {
     if !require_tools(&["ffmpeg", "ffprobe", "mkvinfo"]) {
         return;
     }
-    let original = mkvcast_testkit::fixture("seekhead/tracks_after_cluster.mkv");
+    let original = fixture("seekhead/tracks_after_cluster.mkv");
     let frames = ffprobe_frame_counts(&original);
     assert_eq!(
         frames,

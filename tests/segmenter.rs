@@ -12,6 +12,7 @@ use mkvcast::segmenter::{
     concat, prefetch_file, segment_all, Event, LiveCluster, Segmenter, SegmenterOptions,
     MAX_CLUSTER_BYTES,
 };
+use mkvcast_testkit::forwarded::{check_forwarded, forwarding, live_form, segment_with};
 use mkvcast_testkit::{all_fixtures, fixture, Rng};
 
 fn segments(events: &[Event]) -> Vec<&LiveCluster> {
@@ -166,6 +167,31 @@ fn every_fixture_survives_segmentation_frame_for_frame() {
                     "{n}: one keyframe segment per video keyframe, at its time"
                 );
             }
+        }
+    }
+}
+
+/// With blocks forwarded, a live viewer gets each served cluster as
+/// unknown size + Timestamp + its blocks as they arrive: that form must
+/// demux to the same frames as the known-size clusters, and the clusters
+/// must be those made without forwarding.
+#[test]
+fn every_fixture_forwarded_as_blocks_demuxes_to_the_same_frames() {
+    for path in all_fixtures() {
+        let n = name(&path);
+        let input = std::fs::read(&path).unwrap();
+        let (plain, _) = segment_all(&input, 1 << 20).unwrap();
+        for chunk in [4096, 1 << 20] {
+            let (events, stats) = segment_with(&input, chunk, forwarding()).unwrap();
+            assert_eq!(stats.bytes_skipped, 0, "{n}");
+            check_forwarded(&events);
+            let kept: Vec<&LiveCluster> = segments(&events);
+            assert_eq!(kept, segments(&plain), "{n}: the same clusters");
+            let (known, _) = demux(&concat(&events)).unwrap();
+            let (live, _) = demux(&live_form(&events))
+                .unwrap_or_else(|e| panic!("{n}: forwarded form unreadable: {e}"));
+            assert!(!live.is_empty(), "{n}");
+            assert_eq!(live, known, "{n}: frames of the forwarded form");
         }
     }
 }
@@ -455,22 +481,22 @@ fn truncated_input_ends_with_the_segments_it_completed() {
         let input = std::fs::read(&path).unwrap();
         let (full, _) = segment_all(&input, 1 << 20).unwrap();
         let full_segs = segments(&full);
-        // The GStreamer `streamable=true` files have unknown-size clusters.
-        let streamable = matches!(n.as_str(), "gst_streamable.webm" | "gst_vp8_vorbis.webm");
         for fraction in [0.1, 0.33, 0.5, 0.77, 0.999] {
             let cut = (input.len() as f64 * fraction) as usize;
             let (events, _) = segment_all(&input[..cut], 4096).unwrap();
             let segs = segments(&events);
-            // Known-size clusters: exactly a prefix. Unknown-size: all but
-            // the last (which is emitted with the blocks it completed).
-            let exact = if streamable {
-                segs.len().saturating_sub(1)
-            } else {
-                segs.len()
-            };
+            // All but the last exactly as from the whole input; the last
+            // may be the cut cluster (known or unknown size), emitted with
+            // the blocks it completed.
+            let exact = segs.len().saturating_sub(1);
             assert!(segs.len() <= full_segs.len(), "{n}");
             for (a, b) in segs[..exact].iter().zip(&full_segs) {
                 assert_eq!(a, b, "{n}: cut at {cut}");
+            }
+            if let Some(last) = segs.last() {
+                let whole = full_segs[segs.len() - 1];
+                assert_eq!(last.timestamp, whole.timestamp, "{n}: cut at {cut}");
+                assert!(last.len() <= whole.len(), "{n}: cut at {cut}");
             }
             if !segs.is_empty() {
                 demux(&concat(&events)).unwrap_or_else(|e| panic!("{n}: cut at {cut}: {e}"));
@@ -553,11 +579,19 @@ fn oversized_clusters_are_skipped_without_buffering() {
     let block = [0xA3, 0x01, 0, 0, 0, 0, 0x10, 0, 0];
     let mut payload = vec![0u8; block_len];
     payload[..4].copy_from_slice(&[0x81, 0x00, 0x00, 0x80]);
-    for _ in 0..(MAX_CLUSTER_BYTES / block_len + 4) {
+    let blocks = MAX_CLUSTER_BYTES / block_len + 4;
+    for _ in 0..blocks {
         seg.feed(&block, &mut out).unwrap();
         seg.feed(&payload, &mut out).unwrap();
         assert!(seg.buffered() <= MAX_CLUSTER_BYTES + block_len + 16);
     }
+    // It is cut at the limit: the blocks that fit are served (its children
+    // may have been forwarded already), each keyframe its own cluster, and
+    // the rest is skipped.
+    let fit = (MAX_CLUSTER_BYTES - 15) / (block_len + block.len());
+    let cut = out.len();
+    assert_eq!(segments(&out).len(), fit);
+    assert!(segments(&out).iter().all(|s| s.len() < 2 * block_len));
     // A known-size cluster claiming 1 TiB is skipped by size, not buffered.
     let mut huge = vec![0x1F, 0x43, 0xB6, 0x75, 0x01, 0, 0, 0x01, 0, 0, 0, 0];
     huge.extend_from_slice(&[0xE7, 0x81, 0x00]);
@@ -573,15 +607,13 @@ fn oversized_clusters_are_skipped_without_buffering() {
     seg.feed(&good, &mut out).unwrap();
     seg.finish(&mut out).unwrap();
     let n_good = segments(&events).len();
-    let got = out
-        .iter()
-        .filter(|e| matches!(e, Event::Cluster(_)))
-        .count();
+    let got = segments(&out[cut..]).len();
     assert!(
         got >= n_good - 1,
         "{got} of {n_good} good clusters after an oversized one"
     );
-    assert!(seg.stats().bytes_skipped >= MAX_CLUSTER_BYTES as u64);
+    let rest = (blocks - fit) * (block_len + block.len());
+    assert_eq!(seg.stats().bytes_skipped, rest as u64);
 }
 
 #[test]

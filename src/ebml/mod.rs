@@ -17,7 +17,7 @@ mod write;
 
 use std::fmt;
 
-pub use children::{children, ChildError};
+pub use children::{children, Child, ChildError};
 pub use write::{write_id, write_size, write_uint_element, UNKNOWN_SIZE_BYTES};
 
 /// An element's size field when all its value bits are ones: "unknown size",

@@ -115,20 +115,6 @@ pub(super) fn scan_block_group(
     Some(block)
 }
 
-/// Fills in DefaultDuration for blocks that carry no BlockDuration.
-pub(super) fn apply_default_durations(
-    kept: &mut [Kept],
-    defaults: &std::collections::HashMap<u64, u64>,
-) {
-    for k in kept {
-        if let Kept::Block(b) = k {
-            if b.duration_ns.is_none() {
-                b.duration_ns = defaults.get(&b.track).copied();
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,

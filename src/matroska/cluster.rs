@@ -17,7 +17,7 @@ use crate::ebml;
 use crate::time::{Nanos, Ticks};
 
 pub(crate) use super::block::read_block_header;
-pub(crate) use super::split::{split_cluster, TrackContext};
+pub(crate) use super::split::TrackContext;
 
 /// One Cluster as served: a self-contained element with a known size whose
 /// first child is its Timestamp.

@@ -1,9 +1,15 @@
-//! Keyframe split: cut a Cluster at every video keyframe that is not its
-//! first video block, and drop children whose stored values would be wrong
-//! live (Position, PrevSize, CRC-32, Void).
+//! Keyframe split: cut a Cluster at every video keyframe that is not the
+//! first video block of its piece, and where a block's relative timestamp
+//! no longer fits after rebasing; drop children whose stored values would
+//! be wrong live (Position, PrevSize, CRC-32, Void).
 //!
-//! Only element headers and the first bytes of each block are read; payloads
-//! are copied at most once, and not at all when a Cluster needs no change.
+//! The split is decided child by child as the Cluster is read
+//! ([`Splitter`]), from what came before only: the same decisions place
+//! the blocks handed out early ([`Splitter::forward`]) and build the
+//! complete served clusters ([`Splitter::finish`]), so the two cannot
+//! disagree. Only element headers and the first bytes of each block are
+//! read; payloads are copied at most once per output, and a Cluster that
+//! needs no change is served as stored.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,13 +20,15 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
-use super::block::{apply_default_durations, scan_block, scan_block_group, Kept};
+use super::block::{scan_block, scan_block_group, BlockInfo, Kept};
 use super::cluster::LiveCluster;
 use super::ids;
-use crate::ebml;
-use crate::time::{Nanos, Ticks};
+use super::live::LiveBlock;
+use super::piece::{build_piece, finish_segment, live_block, Piece};
+use crate::ebml::{self, Child};
+use crate::time::Ticks;
 
 /// What the stream's tracks say about reading its clusters.
 #[derive(Debug, Clone, Default)]
@@ -53,26 +61,22 @@ impl std::fmt::Display for ClusterError {
 
 impl std::error::Error for ClusterError {}
 
-/// What the scan of a cluster body found.
-struct Scanned {
-    timestamp: u64,
-    /// The first Timestamp child's span within the body.
-    timestamp_element: Range<usize>,
-    kept: Vec<Kept>,
-    /// A child is dropped or moved: the stored bytes cannot be served as is.
-    dirty: bool,
+/// What [`Splitter::drain`] hands out as a Cluster is read, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SplitEvent {
+    /// A served cluster begins, with this Timestamp.
+    Start(Ticks),
+    /// The next child of the served cluster last begun.
+    Block(LiveBlock),
+    /// The served cluster last begun is complete: the next one began.
+    Cluster(LiveCluster),
 }
 
-/// One output cluster: the kept children from `first` on, rebased onto the
-/// block at relative time `rebase`, under Timestamp `timestamp`.
-#[derive(Debug, Clone, Copy)]
-struct Piece {
-    first: usize,
-    rebase: i64,
-    timestamp: u64,
-}
-
-/// Splits and cleans one complete Cluster.
+/// Splits and cleans one complete Cluster, as [`Splitter`] does while one
+/// is read: a video keyframe that is not the first video block of its
+/// served cluster starts a new one (if its timestamp fits a u64), and so
+/// does a block whose relative timestamp no longer fits 16 bits after
+/// rebasing.
 ///
 /// `raw` is the Cluster as stored, `header_len` the length of its ID and
 /// size, and `body` the range of `raw` holding its complete, valid children.
@@ -87,201 +91,252 @@ pub fn split_cluster(
     out: &mut Vec<LiveCluster>,
 ) -> Result<(), ClusterError> {
     let data = raw.get(body.clone()).unwrap_or(&[]);
-    let mut scan = scan_children(data, ctx.timestamp_scale.max(1))?;
-    apply_default_durations(&mut scan.kept, &ctx.default_durations);
-    let pieces = split_points(&scan.kept, ctx, scan.timestamp);
-    let whole = reusable && body.start == header_len && body.end == raw.len();
-    if whole && !scan.dirty && pieces.len() == 1 {
-        let ts = &scan.timestamp_element;
-        out.push(finish_segment(
-            raw.clone(),
-            header_len,
-            body.start + ts.start..body.start + ts.end,
-            scan.timestamp,
-            &scan.kept,
-            0,
-            ctx,
-        ));
-        return Ok(());
+    let mut splitter = Splitter::default();
+    for c in ebml::children(data) {
+        splitter.push(&c.map_err(ClusterError::Malformed)?, ctx)?;
     }
-    for (n, p) in pieces.iter().enumerate() {
-        let last = pieces.get(n + 1).map_or(scan.kept.len(), |next| next.first);
-        let slice = scan.kept.get(p.first..last).unwrap_or(&[]);
-        out.push(build_piece(data, slice, p.timestamp, p.rebase, ctx));
-    }
-    Ok(())
+    splitter.finish(raw, header_len, body, reusable, ctx, out)
 }
 
-/// Reads the children of a cluster body: its Timestamp, and the blocks and
-/// other children it keeps.
-fn scan_children(data: &[u8], scale: u64) -> Result<Scanned, ClusterError> {
-    let mut timestamp = None;
-    let mut timestamp_element = 0..0;
-    let mut dirty = false;
-    let mut kept = Vec::new();
-    for c in ebml::children(data) {
-        let c = c.map_err(ClusterError::Malformed)?;
+/// The split of one Cluster, made child by child as its children complete.
+///
+/// Children before the Timestamp are held (their place in time is not
+/// known yet); from the Timestamp on, each is placed in a served cluster
+/// as it comes, with no lookahead, which is what lets a live server send it
+/// on at once, and a served cluster out as soon as the next one begins.
+#[derive(Debug, Default)]
+pub(crate) struct Splitter {
+    /// The Cluster's Timestamp, once its first Timestamp child is read.
+    timestamp: Option<u64>,
+    /// That child's span within the body.
+    timestamp_element: Range<usize>,
+    /// Every kept child, in order; the first `placed` are in `pieces`.
+    kept: Vec<Kept>,
+    pieces: Vec<Piece>,
+    placed: usize,
+    /// The last piece has a block of the video track already.
+    seen_video: bool,
+    /// A child is dropped or moved: the stored bytes cannot be served as is.
+    dirty: bool,
+    /// The Timestamp does not parse: nothing of the Cluster is served.
+    error: Option<ClusterError>,
+    /// How far [`drain`](Self::drain) got: pieces begun (all but the last
+    /// of them complete and handed out), children handed out.
+    announced: usize,
+    handed: usize,
+}
+
+impl Splitter {
+    /// Reads the next complete child of the Cluster body (`c.offset` is
+    /// its place in the body). An error is kept: the Cluster is then
+    /// dropped by [`finish`](Self::finish), and nothing of it forwarded.
+    pub fn push(&mut self, c: &Child<'_>, ctx: &TrackContext) -> Result<(), ClusterError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
         let span = c.offset..c.end();
         let data_offset = c.offset + c.header.header_len;
-        match c.header.id {
-            ids::TIMESTAMP if timestamp.is_none() => {
-                // Served clusters start with their Timestamp: a client
-                // parsing as bytes arrive can place each block at once.
-                dirty |= !kept.is_empty();
-                timestamp = Some(
-                    ebml::read_uint(c.data)
-                        .map_err(|e| ClusterError::Malformed(ebml::ChildError::Ebml(e)))?,
-                );
-                timestamp_element = span;
-            }
-            ids::SIMPLE_BLOCK => kept.push(match scan_block(span.clone(), data_offset, c.data) {
-                Some(b) => Kept::Block(b),
-                None => Kept::Other(span),
-            }),
-            ids::BLOCK_GROUP => kept.push(
-                match scan_block_group(span.clone(), data_offset, c.data, scale) {
-                    Some(b) => Kept::Block(b),
-                    None => Kept::Other(span),
-                },
-            ),
-            ids::SILENT_TRACKS | ids::ENCRYPTED_BLOCK => kept.push(Kept::Other(span)),
+        let scale = ctx.timestamp_scale.max(1);
+        let block = match c.header.id {
+            ids::TIMESTAMP if self.timestamp.is_none() => return self.set_timestamp(c, ctx),
+            ids::SIMPLE_BLOCK => scan_block(span.clone(), data_offset, c.data),
+            ids::BLOCK_GROUP => scan_block_group(span.clone(), data_offset, c.data, scale),
+            ids::SILENT_TRACKS | ids::ENCRYPTED_BLOCK => None,
             // Position, PrevSize, CRC-32, Void, a second Timestamp: stale
             // or meaningless in the live stream, dropped.
-            _ => dirty = true,
+            _ => {
+                self.dirty = true;
+                return Ok(());
+            }
+        };
+        self.kept.push(match block {
+            Some(mut b) => {
+                if b.duration_ns.is_none() {
+                    b.duration_ns = ctx.default_durations.get(&b.track).copied();
+                }
+                Kept::Block(b)
+            }
+            None => Kept::Other(span),
+        });
+        self.place(ctx);
+        Ok(())
+    }
+
+    fn set_timestamp(&mut self, c: &Child<'_>, ctx: &TrackContext) -> Result<(), ClusterError> {
+        // Served clusters start with their Timestamp: a client parsing as
+        // bytes arrive can place each block at once.
+        self.dirty |= !self.kept.is_empty();
+        match ebml::read_uint(c.data) {
+            Ok(timestamp) => {
+                self.timestamp = Some(timestamp);
+                self.timestamp_element = c.offset..c.end();
+                self.pieces.push(Piece {
+                    first: 0,
+                    rebase: 0,
+                    timestamp,
+                });
+                self.place(ctx);
+                Ok(())
+            }
+            Err(e) => {
+                let e = ClusterError::Malformed(ebml::ChildError::Ebml(e));
+                self.error = Some(e.clone());
+                Err(e)
+            }
         }
     }
-    Ok(Scanned {
-        timestamp: timestamp.ok_or(ClusterError::NoTimestamp)?,
-        timestamp_element,
-        kept,
-        dirty,
-    })
+
+    /// Places every kept child not placed yet, once the Timestamp is known.
+    fn place(&mut self, ctx: &TrackContext) {
+        let Some(timestamp) = self.timestamp else {
+            return;
+        };
+        while let Some(k) = self.kept.get(self.placed) {
+            if let (Kept::Block(b), Some(current)) = (k, self.pieces.last()) {
+                let video = Some(b.track) == ctx.video_track;
+                let keyframe_split = video && b.keyframe && self.seen_video;
+                if let Some(p) = split_at(b, self.placed, keyframe_split, timestamp, current) {
+                    self.pieces.push(p);
+                    self.seen_video = false;
+                }
+                self.seen_video |= video;
+            }
+            self.placed += 1;
+        }
+    }
+
+    /// Whether a served cluster was begun: only then may anything of this
+    /// Cluster have been forwarded, or be served.
+    pub fn started(&self) -> bool {
+        !self.pieces.is_empty()
+    }
+
+    /// Hands out, in order, what the children pushed since the last call
+    /// made: with `forward`, each served cluster begun and each child
+    /// placed; always, each served cluster completed by the next one's
+    /// beginning. `data` is the Cluster body read so far.
+    pub fn drain(
+        &mut self,
+        data: &[u8],
+        ctx: &TrackContext,
+        forward: bool,
+        mut emit: impl FnMut(SplitEvent),
+    ) {
+        loop {
+            let next = self.pieces.get(self.announced);
+            if let Some(p) = next.filter(|p| p.first <= self.handed) {
+                let timestamp = Ticks(p.timestamp);
+                let done = self.announced.checked_sub(1);
+                if let Some(c) = done.and_then(|n| self.build(n, data, ctx)) {
+                    emit(SplitEvent::Cluster(c));
+                }
+                if forward {
+                    emit(SplitEvent::Start(timestamp));
+                }
+                self.announced += 1;
+                continue;
+            }
+            if self.handed >= self.placed {
+                return;
+            }
+            let current = self
+                .announced
+                .checked_sub(1)
+                .and_then(|n| self.pieces.get(n));
+            if let (true, Some(k), Some(p)) = (forward, self.kept.get(self.handed), current) {
+                emit(SplitEvent::Block(live_block(data, k, p, ctx)));
+            }
+            self.handed += 1;
+        }
+    }
+
+    /// Writes piece `n` of the body `data`.
+    fn build(&self, n: usize, data: &[u8], ctx: &TrackContext) -> Option<LiveCluster> {
+        let p = self.pieces.get(n)?;
+        let last = self
+            .pieces
+            .get(n + 1)
+            .map_or(self.kept.len(), |next| next.first);
+        let slice = self.kept.get(p.first..last).unwrap_or(&[]);
+        Some(build_piece(data, slice, p, ctx))
+    }
+
+    /// The served clusters of the complete Cluster `raw` (see
+    /// [`split_cluster`] for the arguments) not handed out by
+    /// [`drain`](Self::drain) yet, exactly as placed.
+    pub fn finish(
+        self,
+        raw: &Bytes,
+        header_len: usize,
+        body: Range<usize>,
+        reusable: bool,
+        ctx: &TrackContext,
+        out: &mut Vec<LiveCluster>,
+    ) -> Result<(), ClusterError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.timestamp.is_none() {
+            return Err(ClusterError::NoTimestamp);
+        }
+        let data = raw.get(body.clone()).unwrap_or(&[]);
+        let whole = reusable && body.start == header_len && body.end == raw.len();
+        if let ([piece], true, false) = (self.pieces.as_slice(), whole, self.dirty) {
+            let ts = &self.timestamp_element;
+            let ts = body.start + ts.start..body.start + ts.end;
+            out.push(finish_segment(
+                raw.clone(),
+                header_len,
+                ts,
+                piece,
+                &self.kept,
+                ctx,
+            ));
+            return Ok(());
+        }
+        let first = self.announced.saturating_sub(1);
+        out.extend((first..self.pieces.len()).filter_map(|n| self.build(n, data, ctx)));
+        Ok(())
+    }
 }
 
-/// Every video keyframe after the first video block starts a new cluster,
-/// so that it is a join point. A split is skipped where a block's timestamp
-/// would not fit the 16-bit relative field after rebasing, or the new
-/// cluster's Timestamp would not fit a u64 (before 0, or past 2^64 - 1):
-/// the media stays whole and in place, only that join point is lost.
-fn split_points(kept: &[Kept], ctx: &TrackContext, timestamp: u64) -> Vec<Piece> {
-    let mut pieces = vec![Piece {
-        first: 0,
+/// The split rule for block `b`, the `index`th kept child, in the served
+/// cluster `current` of a Cluster at `timestamp`. It sees only what came
+/// before, so a live splitter can apply it as each block arrives:
+///
+/// - a video keyframe that is not the first video block of `current`
+///   (`keyframe_split`) starts a served cluster at its own timestamp, so
+///   that it is a join point, unless that timestamp would not fit a u64
+///   (before 0 or past 2^64 - 1);
+/// - otherwise a block whose timestamp relative to `current` does not fit
+///   the 16-bit field starts one at its own timestamp (not a join point
+///   unless it is a video keyframe), or, where that would not fit a u64,
+///   at the Cluster's own Timestamp, where every block of it fits.
+fn split_at(
+    b: &BlockInfo,
+    index: usize,
+    keyframe_split: bool,
+    timestamp: u64,
+    current: &Piece,
+) -> Option<Piece> {
+    let own = timestamp
+        .checked_add_signed(b.relative)
+        .map(|timestamp| Piece {
+            first: index,
+            rebase: b.relative,
+            timestamp,
+        });
+    if keyframe_split && own.is_some() {
+        return own;
+    }
+    if i16::try_from(b.relative - current.rebase).is_ok() {
+        return None;
+    }
+    Some(own.unwrap_or(Piece {
+        first: index,
         rebase: 0,
         timestamp,
-    }];
-    let mut seen_video = false;
-    for (i, k) in kept.iter().enumerate() {
-        let Kept::Block(b) = k else { continue };
-        if Some(b.track) != ctx.video_track {
-            continue;
-        }
-        let rest = kept.get(i..).unwrap_or(&[]);
-        let rebased = timestamp.checked_add_signed(b.relative);
-        if let Some(new_ts) = rebased.filter(|_| seen_video && b.keyframe) {
-            if fits_after_rebase(rest, b.relative) {
-                pieces.push(Piece {
-                    first: i,
-                    rebase: b.relative,
-                    timestamp: new_ts,
-                });
-            }
-        }
-        seen_video = true;
-    }
-    pieces
-}
-
-/// Whether every block from a split point on keeps a relative timestamp in
-/// i16 range when rebased onto the keyframe at `base`.
-fn fits_after_rebase(rest: &[Kept], base: i64) -> bool {
-    rest.iter().all(|k| match k {
-        Kept::Block(b) => i16::try_from(b.relative - base).is_ok(),
-        Kept::Other(_) => true,
-    })
-}
-
-/// Writes a new Cluster: ID, size, Timestamp, then the kept children with
-/// their relative timestamps shifted by `-rebase`.
-fn build_piece(
-    data: &[u8],
-    kept: &[Kept],
-    timestamp: u64,
-    rebase: i64,
-    ctx: &TrackContext,
-) -> LiveCluster {
-    let mut ts = Vec::with_capacity(10);
-    ebml::write_uint_element(&mut ts, ids::TIMESTAMP, timestamp);
-    let children_len: usize = kept.iter().map(|k| k.span().len()).sum();
-    let body_len = ts.len() + children_len;
-    let mut head = Vec::with_capacity(12);
-    ebml::write_id(&mut head, ids::CLUSTER);
-    ebml::write_size(&mut head, body_len as u64);
-    let header_len = head.len();
-    let mut out = BytesMut::with_capacity(header_len + body_len);
-    out.extend_from_slice(&head);
-    out.extend_from_slice(&ts);
-    for k in kept {
-        let span = k.span();
-        let start = out.len();
-        out.extend_from_slice(data.get(span.clone()).unwrap_or(&[]));
-        if let Kept::Block(b) = k {
-            if rebase != 0 {
-                // fits_after_rebase checked the range before splitting here.
-                let rel = i16::try_from(b.relative - rebase)
-                    .unwrap_or(0)
-                    .to_be_bytes();
-                let at = start + (b.timestamp_at - span.start);
-                if let Some(dst) = out.get_mut(at..at + 2) {
-                    dst.copy_from_slice(&rel);
-                }
-            }
-        }
-    }
-    let ts_range = header_len..header_len + ts.len();
-    finish_segment(
-        out.freeze(),
-        header_len,
-        ts_range,
-        timestamp,
-        kept,
-        rebase,
-        ctx,
-    )
-}
-
-fn finish_segment(
-    bytes: Bytes,
-    header_len: usize,
-    timestamp_element: Range<usize>,
-    timestamp: u64,
-    kept: &[Kept],
-    rebase: i64,
-    ctx: &TrackContext,
-) -> LiveCluster {
-    let scale = ctx.timestamp_scale.max(1);
-    let mut keyframe = ctx.video_track.is_none();
-    let mut has_video = false;
-    let mut end_ns: i128 = 0;
-    for k in kept {
-        let Kept::Block(b) = k else { continue };
-        if Some(b.track) == ctx.video_track && !has_video {
-            has_video = true;
-            keyframe = b.keyframe;
-        }
-        let start = i128::from(b.relative - rebase) * i128::from(scale);
-        end_ns = end_ns.max(start + i128::from(b.duration_ns.unwrap_or(0)));
-    }
-    let timestamp = Ticks(timestamp);
-    LiveCluster {
-        bytes,
-        timestamp,
-        start: timestamp.to_nanos(scale),
-        duration: Nanos(u64::try_from(end_ns).unwrap_or(0)),
-        keyframe,
-        has_video,
-        timestamp_element,
-        header_len,
-    }
+    }))
 }
 
 #[cfg(test)]
@@ -438,6 +493,63 @@ mod tests {
             assert_eq!(out[0].bytes, raw, "served as stored");
             assert_eq!(out[0].timestamp, Ticks(timestamp));
             assert_eq!(relatives(&out[0]), [0, keyframe_at, keyframe_at + 33]);
+        }
+    }
+
+    /// The rule needs no lookahead: past a keyframe split, a block whose
+    /// relative timestamp no longer fits 16 bits starts a served cluster at
+    /// its own timestamp, or at the Cluster's where that would not fit a
+    /// u64 (the rule before #11 skipped the keyframe split instead).
+    #[test]
+    fn a_block_that_no_longer_fits_starts_a_new_cluster() {
+        let audio = |out: &mut Vec<u8>, relative: i16| {
+            let mut b = vec![0x82];
+            b.extend_from_slice(&relative.to_be_bytes());
+            b.extend_from_slice(&[0, b'x']);
+            element(out, ids::SIMPLE_BLOCK, &b);
+        };
+        // (Timestamp, keyframe, relative timestamps) of each served cluster.
+        type Served = Vec<(u64, bool, Vec<i16>)>;
+        let cases: [(u64, i16, i16, Served); 2] = [
+            // -20000 is -40000 from the keyframe at 20000: at its own
+            // 10000; then 20040 is 40040 from there: at its own 50040.
+            (
+                30_000,
+                20_000,
+                -20_000,
+                vec![
+                    (30_000, true, vec![0]),
+                    (50_000, true, vec![0]),
+                    (10_000, false, vec![0]),
+                    (50_040, false, vec![0]),
+                ],
+            ),
+            // 10 - 5000 is before 0: at the Cluster's own 10, where the
+            // last block fits too.
+            (
+                10,
+                30_000,
+                -5_000,
+                vec![
+                    (10, true, vec![0]),
+                    (30_010, true, vec![0]),
+                    (10, false, vec![-5_000, 30_040]),
+                ],
+            ),
+        ];
+        for (timestamp, key, late, want) in cases {
+            let mut body = Vec::new();
+            ebml::write_uint_element(&mut body, ids::TIMESTAMP, timestamp);
+            simple_block(&mut body, 0, true);
+            simple_block(&mut body, key, true);
+            audio(&mut body, late);
+            simple_block(&mut body, key + 40, false);
+            let (_, out) = segment(&body);
+            let got: Served = out
+                .iter()
+                .map(|s| (s.timestamp.0, s.keyframe, relatives(s)))
+                .collect();
+            assert_eq!(got, want, "Cluster at {timestamp}");
         }
     }
 }

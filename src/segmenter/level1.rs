@@ -19,6 +19,7 @@ use crate::ebml::{self, ElementHeader};
 use crate::matroska::builder::HeaderBuilder;
 use crate::matroska::header::HeaderError;
 use crate::matroska::ids;
+use crate::matroska::split::Splitter;
 
 impl Segmenter {
     pub(super) fn header_at_start(&self) -> Result<Option<ElementHeader>, ebml::EbmlError> {
@@ -184,6 +185,7 @@ impl Segmenter {
             header_len: h.header_len,
             end,
             pos: h.header_len,
+            split: Splitter::default(),
         });
         Ok(true)
     }

@@ -1,5 +1,7 @@
 //! Turns a Matroska/WebM byte stream, fed in chunks of any size, into a
-//! stream header and self-contained Cluster segments.
+//! stream header and self-contained Cluster segments, and on request
+//! (`forward_blocks`) each segment's blocks as they arrive, for viewers
+//! that should not wait for a cluster's end.
 //!
 //! The parser keeps at most one level-1 element in memory (a Cluster, or a
 //! header element), so memory is bounded by the largest Cluster, never by
@@ -18,6 +20,14 @@
 
 mod cluster;
 mod error;
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod forward_tests;
 mod header;
 mod level1;
 mod options;
@@ -48,9 +58,11 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::matroska::builder::HeaderBuilder;
 use crate::matroska::cluster::TrackContext;
 use crate::matroska::header::StreamHeader;
+use crate::matroska::split::Splitter;
 use crate::time::{Nanos, Ticks};
 
 pub use crate::matroska::cluster::LiveCluster;
+pub use crate::matroska::live::LiveBlock;
 pub use error::SegmenterError;
 pub use options::SegmenterOptions;
 pub use seekhead::{prefetch_file, prefetch_header, PrefetchError, PrefetchedHeader};
@@ -71,43 +83,29 @@ const MAX_SKIP_BYTES: u64 = 64 << 20;
 const KEYFRAME_WARN: Nanos = Nanos(10_000_000_000);
 
 /// What the segmenter produces, in input order.
+///
+/// With [`SegmenterOptions::forward_blocks`], each served cluster comes as
+/// `ClusterStart`, then a `Block` per child as it completes in the input,
+/// then the same cluster complete as `Cluster`, which holds exactly those
+/// blocks after its Timestamp: a live viewer can be sent each frame as it
+/// arrives and still get the cluster others get whole. Without it, only
+/// `Header` and `Cluster` (the `Cluster` events are the same either way).
 #[derive(Debug, Clone)]
 pub enum Event {
     /// A stream header: the first one, or a new one after a second EBML
     /// header in the input (an encoder restarted, files concatenated).
     Header(Arc<StreamHeader>),
-    /// A served cluster begins (only with
-    /// [`forward_blocks`](SegmenterOptions::forward_blocks)): its Timestamp is
-    /// known; its blocks follow, then the same cluster complete as `Cluster`.
+    /// A served cluster begins, with this Timestamp (only with
+    /// `forward_blocks`; only once the input Cluster's Timestamp is read).
     ClusterStart {
-        /// The served cluster's Timestamp.
+        /// The served cluster's Timestamp, as its `Cluster` event will have.
         timestamp: Ticks,
     },
-    /// One child of the open served cluster, as soon as it is complete in
-    /// the input (only with
-    /// [`forward_blocks`](SegmenterOptions::forward_blocks)).
+    /// The next child of the served cluster last begun (only with
+    /// `forward_blocks`).
     Block(LiveBlock),
     /// One Cluster of the current stream.
     Cluster(LiveCluster),
-}
-
-/// One child of a served cluster, forwarded before the cluster is complete
-/// so that live viewers need not wait for a whole cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveBlock {
-    /// The child element as it goes on the wire inside the served cluster:
-    /// a SimpleBlock or BlockGroup (relative timestamp already rebased onto
-    /// the served cluster's Timestamp), or another kept child copied as is.
-    pub bytes: Bytes,
-    /// Track number; `None` for a kept child that is not a readable block.
-    pub track: Option<u64>,
-    /// Absolute timestamp (served cluster Timestamp + relative); for a
-    /// non-block child, the cluster's Timestamp.
-    pub timestamp: Ticks,
-    /// SimpleBlock keyframe flag, or a BlockGroup without ReferenceBlock.
-    pub keyframe: bool,
-    /// Whether `track` is the stream's video track.
-    pub video: bool,
 }
 
 #[derive(Debug)]
@@ -136,6 +134,8 @@ struct ClusterScan {
     end: Option<usize>,
     /// Offset of the next child to read.
     pos: usize,
+    /// The split of the children read so far.
+    split: Splitter,
 }
 
 /// The incremental Matroska segmenter. Feed it bytes with [`feed`], collect
@@ -245,23 +245,20 @@ impl Segmenter {
         self.run(out)
     }
 
-    /// Ends the input: a Cluster of unknown size still open is emitted with
-    /// the children it completed; a truncated element is dropped.
+    /// Ends the input: a Cluster still open is emitted with the children it
+    /// completed; a truncated element is dropped.
     pub fn finish(&mut self, out: &mut Vec<Event>) -> Result<(), SegmenterError> {
         self.run(out)?;
         if !self.seen_ebml && self.stats.bytes_in > 0 {
             return Err(SegmenterError::NotMatroska);
         }
-        // An unknown-size Cluster legitimately ends with the input; a
-        // known-size one cut short is incomplete and dropped below.
-        if let State::Cluster(ClusterScan {
-            header_len,
-            end: None,
-            pos,
-        }) = self.state
-        {
-            if pos > header_len {
-                self.emit_cluster(header_len, pos, false, out);
+        // An unknown-size Cluster legitimately ends with the input. A
+        // known-size one cut short is damaged, and keeps its complete
+        // children like any damaged cluster: they may have been forwarded.
+        if let State::Cluster(scan) = std::mem::replace(&mut self.state, State::EbmlHeader) {
+            let pos = scan.pos;
+            if pos > scan.header_len {
+                self.emit_cluster(scan, pos, false, out);
             }
         }
         let left = self.buf.len() as u64;
@@ -316,14 +313,15 @@ pub fn segment_all(input: &[u8], chunk: usize) -> Result<(Vec<Event>, Stats), Se
     Ok((out, s.stats().clone()))
 }
 
-/// Concatenates a header and its segments into a playable byte stream.
+/// Concatenates a header and its segments into a playable byte stream
+/// (forwarded blocks are left out: their `Cluster` events hold them).
 pub fn concat(events: &[Event]) -> Bytes {
     let mut out = BytesMut::new();
     for e in events {
         match e {
             Event::Header(h) => out.extend_from_slice(&h.bytes),
             Event::Cluster(s) => out.extend_from_slice(&s.bytes),
-            // The Cluster event that follows holds the same bytes.
+            // The Cluster event repeats them.
             Event::ClusterStart { .. } | Event::Block(_) => {}
         }
     }

@@ -16,10 +16,12 @@ pub struct SegmenterOptions {
     /// dropped, since FFmpeg-based players wait forever for packets of an
     /// attachment stream).
     pub keep_attachments: bool,
-    /// Also emit each served cluster's start and its children as they
-    /// complete ([`Event::ClusterStart`](super::Event::ClusterStart),
-    /// [`Event::Block`](super::Event::Block)), before the complete
-    /// [`Event::Cluster`](super::Event::Cluster), so that live viewers get
-    /// frames without waiting for a whole cluster.
+    /// Hand out each served cluster's children as they complete in the
+    /// input ([`Event::ClusterStart`](super::Event::ClusterStart), then
+    /// [`Event::Block`](super::Event::Block)s) before the complete
+    /// [`Event::Cluster`](super::Event::Cluster), so that a live server
+    /// need not wait for a cluster's end (seconds, for a long cluster)
+    /// before sending its first frame. Off by default: `Header` and
+    /// `Cluster` only.
     pub forward_blocks: bool,
 }

@@ -8,15 +8,16 @@ use crate::matroska::ids;
 use crate::matroska::test_writer::*;
 use crate::time::Ticks;
 
-/// An event as comparable values: `('H', bytes, 0)` or `('C', bytes, ts)`.
-fn shape(events: &[Event]) -> Vec<(char, Vec<u8>, u64)> {
+/// An event as comparable values: `('H', bytes, 0)`, `('C', bytes, ts)`,
+/// and when forwarding `('S', [], ts)` and `('B', bytes, ts)`.
+pub(super) fn shape(events: &[Event]) -> Vec<(char, Vec<u8>, u64)> {
     events
         .iter()
         .map(|e| match e {
             Event::Header(h) => ('H', h.bytes.to_vec(), 0),
-            Event::Cluster(c) => ('C', c.bytes.to_vec(), c.timestamp.0),
             Event::ClusterStart { timestamp } => ('S', Vec::new(), timestamp.0),
             Event::Block(b) => ('B', b.bytes.to_vec(), b.timestamp.0),
+            Event::Cluster(c) => ('C', c.bytes.to_vec(), c.timestamp.0),
         })
         .collect()
 }
@@ -78,7 +79,7 @@ fn header_then_clusters_in_input_order() {
 }
 
 /// A stream with every kind of event and damage, for chunking tests.
-fn busy_stream() -> Vec<u8> {
+pub(super) fn busy_stream() -> Vec<u8> {
     let split_me = cluster(
         3000,
         &[
@@ -162,14 +163,31 @@ fn an_open_unknown_size_cluster_is_emitted_at_finish_with_a_known_size() {
     assert_eq!(stats.bytes_skipped, 0);
 }
 
+/// A known-size cluster cut short by the end of the input is damaged, and
+/// keeps its complete children like any damaged cluster (with
+/// `forward_blocks` they are out already); only the cut child is dropped.
 #[test]
-fn a_truncated_known_size_cluster_is_dropped_and_counted() {
+fn a_truncated_known_size_cluster_keeps_its_complete_children() {
     let last = av_cluster(1000);
     let cut = &last[..last.len() - 2];
     let input = [av_head(), av_cluster(0), cut.to_vec()].concat();
     let (events, stats) = segment_all(&input, 5).unwrap();
+    let got = clusters(&events);
+    assert_eq!(got.len(), 2);
+    let kept = [
+        uint_el(ids::TIMESTAMP, 1000),
+        simple_block(1, 0, true),
+        simple_block(2, 0, false),
+    ]
+    .concat();
+    assert_eq!(got[1].bytes.to_vec(), el(ids::CLUSTER, &kept));
+    let lost = simple_block(1, 40, false).len() - 2;
+    assert_eq!(stats.bytes_skipped, lost as u64);
+    // Cut inside its Timestamp: nothing to serve, all of it skipped.
+    let input = [av_head(), av_cluster(0), last[..7].to_vec()].concat();
+    let (events, stats) = segment_all(&input, 5).unwrap();
     assert_eq!(clusters(&events).len(), 1);
-    assert_eq!(stats.bytes_skipped, cut.len() as u64);
+    assert_eq!(stats.bytes_skipped, 7);
 }
 
 #[test]

@@ -11,9 +11,12 @@
 //! - [`process`]: starting the `mkvcast` binary and finding or building the
 //!   workspace's other binaries;
 //! - [`real`]: gating and running real external clients (ffmpeg, ...);
-//! - [`fuzz`]: the checks the fuzz targets run, replayed by the test suite.
+//! - [`fuzz`]: the checks the fuzz targets run, replayed by the test suite;
+//! - [`forwarded`]: the invariants of blocks forwarded as they arrive, and
+//!   the stream a live viewer then gets.
 #![forbid(unsafe_code)]
 
+pub mod forwarded;
 pub mod fuzz;
 pub mod http;
 pub mod process;

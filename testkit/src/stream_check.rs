@@ -176,7 +176,7 @@ impl StreamCheck {
                     end_ns: s.end().0,
                     keyframe: s.keyframe,
                 }),
-                // Only with SegmenterOptions::forward_blocks, not used here.
+                // Only with forward_blocks, which this checker leaves off.
                 Event::ClusterStart { .. } | Event::Block(_) => {}
             }
         }
