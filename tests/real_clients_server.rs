@@ -237,7 +237,10 @@ fn ffmpeg_late_joiner_decodes_without_errors() {
     let after = |t: f64| ref_video.iter().filter(|&&p| p >= t - 1e-6).count();
 
     let mut srv = Mkvcast::start(&[&fixture_path("long_gop.webm")]);
-    thread::sleep(Duration::from_secs(7));
+    // The burst starts at the newest keyframe with at least --buffer-ms
+    // (3 s) of media to the live edge: at 8.5 s that is the one at 5 s (at
+    // 7 s it would be the one at 0 s).
+    thread::sleep(Duration::from_millis(8500));
     let out = ffmpeg_reads_cleanly(
         &srv,
         Duration::from_secs(30),
@@ -247,8 +250,8 @@ fn ffmpeg_late_joiner_decodes_without_errors() {
     assert_eq!(video_stream(&out.stdout), vs);
     let video = frames.iter().filter(|f| f.stream == vs).count();
     let audio = frames.len() - video;
-    // Joined at ~7 s: from the keyframe cluster at 5 s (the newest keyframe
-    // in the ring). Tolerant: between "from 7.5 s" and "from 4.5 s".
+    // Joined at ~8.5 s: from the keyframe cluster at 5 s. Tolerant: between
+    // "from 7.5 s" and "from 4.5 s".
     let (lo, hi) = (after(7.5), after(4.5));
     assert!(
         video < ref_video.len(),

@@ -75,7 +75,7 @@ impl Publisher {
         self.header.as_ref()
     }
 
-    /// Clusters completed so far.
+    /// Clusters that began going out so far (the open one included).
     pub fn published(&self) -> u64 {
         self.published
     }
@@ -117,6 +117,7 @@ impl Publisher {
 
     /// A served cluster begins.
     pub fn open(&mut self, timestamp: Ticks, start: Nanos) -> &OpenCluster {
+        self.published += 1;
         let has_video = self
             .header
             .as_ref()
@@ -138,7 +139,6 @@ impl Publisher {
     /// need the completed cluster).
     pub fn complete(&mut self, cluster: LiveCluster) -> bool {
         let forwarded = self.open.take().is_some_and(|o| o.started());
-        self.published += 1;
         self.ring.push(cluster, None);
         forwarded
     }
