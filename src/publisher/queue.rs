@@ -154,12 +154,22 @@ impl ClientQueue {
         oldest.is_some_and(|o| newest.saturating_sub(o) > self.limits.max_media)
     }
 
-    /// Drops every queued entry except the one being written, and waits for
-    /// the next join point.
+    /// Drops the queued media except the element being written, and waits
+    /// for the next join point. The response head and the stream header
+    /// (entries without media) always stay: without them nothing after is
+    /// a stream.
     fn drop_backlog(&mut self) {
-        let keep = usize::from(self.offset > 0);
-        let dropped: usize = self.entries.iter().skip(keep).map(|e| e.bytes.len()).sum();
-        self.entries.truncate(keep);
+        let writing = self.offset > 0;
+        let mut index = 0;
+        let mut dropped = 0;
+        self.entries.retain(|e| {
+            let keep = e.media.is_none() || (index == 0 && writing);
+            index += 1;
+            if !keep {
+                dropped += e.bytes.len();
+            }
+            keep
+        });
         self.bytes -= dropped;
         self.need_join = true;
         self.in_open = false;

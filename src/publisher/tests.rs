@@ -228,3 +228,21 @@ fn queue_slices_and_consume() {
     q.consume(2);
     assert!(q.is_empty());
 }
+
+#[test]
+fn a_skip_keeps_the_response_head_and_the_stream_header() {
+    let (h, clusters) = fixture("demo.webm");
+    let mut q = ClientQueue::new(limits(1_000));
+    let t0 = Instant::now();
+    q.push_bytes(Bytes::from_static(b"HTTP/1.1 200 OK\r\n\r\n"), t0);
+    q.push_bytes(h.bytes.clone(), t0);
+    for c in &clusters[..3] {
+        assert!(q.push_cluster(c, t0));
+    }
+    // Nothing written for 5 s, 6 s of media queued: behind. Only the head
+    // and the header stay, then the next keyframe cluster.
+    let later = t0 + Duration::from_secs(5);
+    assert!(q.push_cluster(&clusters[3], later));
+    assert_eq!(q.skips(), 1);
+    assert_eq!(q.len(), 19 + h.bytes.len() + clusters[3].len());
+}
