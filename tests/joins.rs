@@ -177,7 +177,13 @@ fn read_at(port: u16, rate: f64, time: Duration) -> Vec<u8> {
             Err(e) => panic!("read: {e}"),
         }
     }
-    let end = head_end(&data).expect("a response head");
+    let start = &data[..data.len().min(16)];
+    let end = head_end(&data).unwrap_or_else(|| {
+        panic!(
+            "no HTTP response head: {} bytes starting {start:02X?}",
+            data.len()
+        )
+    });
     assert!(data.starts_with(b"HTTP/1.1 200"), "{:?}", &data[..end]);
     data.split_off(end + 4)
 }
@@ -335,4 +341,28 @@ fn with_no_burst_a_joiner_starts_at_the_newest_keyframe_even_inside_the_open_clu
         "only {mid_cluster} joins inside a Cluster"
     );
     writer.join().unwrap().unwrap();
+}
+
+/// A join burst spanning more than `--client-queue-ms` (a 64 KiB burst of
+/// a low-bitrate stream is ~20 s; the default queue is 10 s) must still
+/// reach the joiner behind its response head and stream header. Today the
+/// queue's overflow rule drops everything queued, head and header too, and
+/// the joiner gets Clusters without them (curl: "Received HTTP/0.9").
+#[test]
+fn a_burst_longer_than_the_client_queue_still_starts_with_the_head() {
+    let srv = Mkvcast::start(&[
+        &fixture("vp8_vorbis.webm").to_string_lossy(),
+        "--loop",
+        "--buffer-ms",
+        "4000",
+        "--client-queue-ms",
+        "2000",
+    ]);
+    thread::sleep(Duration::from_secs(5));
+    let body = read_at(srv.port, 1e7, Duration::from_secs(3));
+    let mut check = StreamCheck::new(200_000_000, true);
+    check.feed(&body);
+    assert_eq!(check.error, None, "{}", srv.log());
+    // 1 s Clusters: what the burst kept plus 3 s of live stream.
+    assert!(check.clusters >= 3, "{} clusters", check.clusters);
 }
