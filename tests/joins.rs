@@ -233,6 +233,41 @@ struct Join {
     seqs: Vec<u64>,
 }
 
+impl Join {
+    /// It started at the newest keyframe (or the one racing the connect)
+    /// and went on frame after frame.
+    fn check(&self, round: u64, srv: &Mkvcast) {
+        assert!(
+            self.first_keyframe,
+            "join {round}: first block at {} ms is no keyframe",
+            self.first_ms
+        );
+        assert!(
+            self.first_ms == self.before_ms || Some(self.first_ms) == self.racing_ms,
+            "join {round}: started at {} ms, the newest keyframe was {} ms\n{}",
+            self.first_ms,
+            self.before_ms,
+            srv.log()
+        );
+        let first = self.seqs[0];
+        let want: Vec<u64> = (first..first + self.seqs.len() as u64).collect();
+        assert_eq!(
+            self.seqs, want,
+            "join {round}: frames continue from the keyframe"
+        );
+    }
+}
+
+/// A seed that differs per run, printed so a failure can be replayed.
+fn time_seed() -> u64 {
+    let t = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap();
+    let seed = t.as_nanos() as u64 | 1;
+    eprintln!("seed {seed}");
+    seed
+}
+
 /// Connects at `at` and reads the first blocks.
 fn join_at(srv: &Mkvcast, log: &WriteLog, at: Instant) -> Join {
     thread::sleep(at.saturating_duration_since(Instant::now()));
@@ -294,13 +329,7 @@ fn with_no_burst_a_joiner_starts_at_the_newest_keyframe_even_inside_the_open_clu
     let mut stdin = srv.child.stdin.take().unwrap();
     let (chunks, wlog) = (s.chunks(), log.clone());
     let writer = thread::spawn(move || write_paced(&mut stdin, &chunks, &wlog));
-    let seed = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("seed {seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng(time_seed());
     while log.written().is_empty() {
         thread::sleep(Duration::from_millis(5));
     }
@@ -317,23 +346,7 @@ fn with_no_burst_a_joiner_starts_at_the_newest_keyframe_even_inside_the_open_clu
             "join {round}: newest keyframe {} ms (racing: {:?}), first block {} ms, keyframe {}",
             j.before_ms, j.racing_ms, j.first_ms, j.first_keyframe
         );
-        assert!(
-            j.first_keyframe,
-            "join {round}: first block at {} ms is no keyframe",
-            j.first_ms
-        );
-        assert!(
-            j.first_ms == j.before_ms || Some(j.first_ms) == j.racing_ms,
-            "join {round}: started at {} ms, the newest keyframe was {} ms\n{}",
-            j.first_ms,
-            j.before_ms,
-            srv.log()
-        );
-        let want: Vec<u64> = (j.seqs[0]..j.seqs[0] + j.seqs.len() as u64).collect();
-        assert_eq!(
-            j.seqs, want,
-            "join {round}: frames continue from the keyframe"
-        );
+        j.check(round, &srv);
         mid_cluster += u32::from(j.first_ms % 2000 != 0);
     }
     assert!(
