@@ -256,7 +256,10 @@ fn header_is_live() {
         assert_eq!(h.doc_type, doc, "{n}");
         let ct = h.content_type();
         match n.as_str() {
-            "opus_only.webm" => assert_eq!(ct, "audio/webm"),
+            // The audio-only fixtures.
+            "opus_only.webm" | "vorbis_24k_laced.webm" | "opus_24k.webm" => {
+                assert_eq!(ct, "audio/webm")
+            }
             _ if doc == "webm" => assert_eq!(ct, "video/webm"),
             _ => assert_eq!(ct, "video/x-matroska"),
         }

@@ -8,6 +8,10 @@
 //!   the load generator's tens of thousands of viewers;
 //! - [`http`]: an HTTP test client (whole streams, and keep-alive
 //!   connections with Content-Length and chunked bodies);
+//! - [`live_writer`]: a live input written block by block in real time
+//!   (synthetic numbered frames, or a fixture repacked), for stdin;
+//! - [`lag`]: the delivery-lag probe, a viewer that notes when each block
+//!   arrives (Clusters of unknown size included) and the lag spread;
 //! - [`process`]: starting the `mkvcast` binary and finding or building the
 //!   workspace's other binaries;
 //! - [`real`]: gating and running real external clients (ffmpeg, ...);
@@ -19,6 +23,8 @@
 pub mod forwarded;
 pub mod fuzz;
 pub mod http;
+pub mod lag;
+pub mod live_writer;
 pub mod process;
 pub mod real;
 pub mod rng;

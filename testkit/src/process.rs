@@ -41,6 +41,13 @@ impl Mkvcast {
         Self::start_with(args, Stdio::piped())
     }
 
+    /// [`start_piped`](Self::start_piped) with extra environment variables.
+    pub fn start_piped_env(args: &[&str], env: &[(&str, &str)]) -> Mkvcast {
+        let mut cmd = Self::command(args, Stdio::piped(), "127.0.0.1:0");
+        cmd.envs(env.iter().copied());
+        Self::spawn(cmd)
+    }
+
     fn start_with(args: &[&str], stdin: Stdio) -> Mkvcast {
         Self::launch(args, stdin, "127.0.0.1:0")
     }

@@ -6,7 +6,10 @@
 //!   stalled, and whether every byte was a valid stream (`bench/compare.sh`);
 //! - `soak`: keeps viewers on a stream for a long time with churn, slow
 //!   readers and readers that stop, and checks every byte for continuity
-//!   (`bench/soak.sh`, `tests/soak_short.rs`).
+//!   (`bench/soak.sh`, `tests/soak_short.rs`);
+//! - `lag`: one viewer that measures how long the server takes to pass
+//!   each block on (the delivery-lag spread after the join burst, p50/p95/
+//!   max; `mkvcast_testkit::lag`).
 //!
 //! The modes share the connection pump ([`conn`]), the report helpers
 //! ([`report`]) and the stream validators (`mkvcast_testkit::walk` and
@@ -16,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod conn;
+mod lag;
 mod load;
 mod report;
 mod soak;
@@ -26,7 +30,8 @@ use std::process::ExitCode;
 use argh::FromArgs;
 
 /// Viewers for a live mkvcast stream (loopback only): `load` measures how
-/// many the server holds, `soak` keeps them for a long time with churn.
+/// many the server holds, `soak` keeps them for a long time with churn,
+/// `lag` measures how late one viewer gets each block.
 #[derive(FromArgs)]
 struct Cli {
     #[argh(subcommand)]
@@ -38,6 +43,7 @@ struct Cli {
 enum Mode {
     Load(load::Args),
     Soak(soak::Config),
+    Lag(lag::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,5 +51,6 @@ fn main() -> ExitCode {
     match cli.mode {
         Mode::Load(args) => load::main(&args),
         Mode::Soak(cfg) => soak::main(&cfg),
+        Mode::Lag(args) => lag::main(&args),
     }
 }

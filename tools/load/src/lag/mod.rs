@@ -1,0 +1,190 @@
+//! `mkvcast-load lag`: one viewer that measures how long the server takes
+//! to pass each block on: the delivery-lag spread (arrival minus media
+//! time, minus the run's smallest such value) of every block after the
+//! join burst, as p50/p95/max. The probe and the exact definition of the
+//! join burst are `mkvcast_testkit::lag`; `tests/latency.rs` asserts on the
+//! same figures.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use argh::FromArgs;
+use mkvcast_testkit::lag::{lag_report, LagReport, LiveViewer, DEFAULT_BURST_WINDOW};
+
+use crate::report::Json;
+use crate::url::parse_url;
+
+/// Measures the delivery-lag spread of one viewer of a live stream
+/// (loopback only).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "lag")]
+pub struct Args {
+    /// stream URL: http://HOST[:PORT]/PATH with HOST 127.0.0.0/8, ::1 or localhost
+    #[argh(positional)]
+    url: String,
+    /// seconds to watch (default 30, max 3600); less if the server ends the stream
+    #[argh(option, default = "30.0")]
+    duration: f64,
+    /// blocks arriving within this many ms of the first one belong to the
+    /// join burst, with every block up to their newest media time (default 200)
+    #[argh(option)]
+    burst_window_ms: Option<u64>,
+    /// print the figures as one JSON object on stdout (text goes to stderr)
+    #[argh(switch)]
+    json: bool,
+}
+
+/// What a run saw, beyond the lag figures.
+struct Seen {
+    status: Option<u16>,
+    bytes: u64,
+    unknown_clusters: u64,
+    known_clusters: u64,
+    error: Option<String>,
+    report: Option<LagReport>,
+}
+
+/// Runs the mode. Exit 1 if the stream could not be measured (no 200, a
+/// malformed body, or no block after the join burst), 2 for a bad command
+/// line or a failed connect.
+pub fn main(args: &Args) -> ExitCode {
+    let seen = match run(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mkvcast-load: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.json {
+        eprint!("{}", text(&seen));
+        println!("{}", json(&seen));
+    } else {
+        print!("{}", text(&seen));
+    }
+    let measured = seen.status == Some(200) && seen.error.is_none() && seen.report.is_some();
+    if measured {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn run(args: &Args) -> Result<Seen, String> {
+    let target = parse_url(&args.url)?;
+    if !(args.duration > 0.0 && args.duration <= 3600.0) {
+        return Err("--duration must be in (0, 3600] seconds".to_string());
+    }
+    let window = args
+        .burst_window_ms
+        .map_or(DEFAULT_BURST_WINDOW, Duration::from_millis);
+    let mut v = LiveViewer::connect(target.addr, &target.path)
+        .map_err(|e| format!("connect {}: {e}", target.addr))?;
+    v.read_for(Duration::from_secs_f64(args.duration));
+    let p = &v.parser;
+    Ok(Seen {
+        status: v.status(),
+        bytes: p.offset(),
+        unknown_clusters: p.unknown_clusters,
+        known_clusters: p.known_clusters,
+        error: p.error.clone(),
+        report: lag_report(&p.blocks, window),
+    })
+}
+
+fn text(s: &Seen) -> String {
+    let mut out = format!(
+        "status {}, {} body bytes, clusters: {} of unknown size, {} of known size\n",
+        s.status.map_or("none".to_string(), |c| c.to_string()),
+        s.bytes,
+        s.unknown_clusters,
+        s.known_clusters
+    );
+    if let Some(e) = &s.error {
+        out.push_str(&format!("invalid stream: {e}\n"));
+    }
+    match &s.report {
+        Some(r) => out.push_str(&r.text()),
+        None => out.push_str("no block after the join burst: nothing to measure\n"),
+    }
+    out
+}
+
+/// One line, keys in a fixed order; the lag figures are `null` when
+/// nothing was measured.
+fn json(s: &Seen) -> String {
+    let j = Json::new()
+        .raw(
+            "status",
+            s.status.map_or("null".to_string(), |c| c.to_string()),
+        )
+        .raw("bytes", s.bytes)
+        .raw("unknown_size_clusters", s.unknown_clusters)
+        .raw("known_size_clusters", s.known_clusters);
+    let j = match &s.error {
+        Some(e) => j.string("error", e),
+        None => j.raw("error", "null"),
+    };
+    let j = match &s.report {
+        Some(r) => j
+            .raw("blocks", r.blocks)
+            .raw("burst_blocks", r.burst_blocks)
+            .raw("live_blocks", r.live_blocks)
+            .fixed("live_edge_ms", r.live_edge_ms, 3)
+            .fixed("p50_ms", r.p50_ms, 3)
+            .fixed("p95_ms", r.p95_ms, 3)
+            .fixed("max_ms", r.max_ms, 3),
+        None => [
+            "blocks",
+            "burst_blocks",
+            "live_blocks",
+            "live_edge_ms",
+            "p50_ms",
+            "p95_ms",
+            "max_ms",
+        ]
+        .iter()
+        .fold(j, |j, k| j.raw(k, "null")),
+    };
+    j.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_format_is_fixed() {
+        let mut s = Seen {
+            status: Some(200),
+            bytes: 1234,
+            unknown_clusters: 3,
+            known_clusters: 1,
+            error: None,
+            report: Some(LagReport {
+                blocks: 10,
+                burst_blocks: 4,
+                live_blocks: 6,
+                live_edge_ms: 3000.0,
+                p50_ms: 1.5,
+                p95_ms: 20.25,
+                max_ms: 30.0,
+            }),
+        };
+        assert_eq!(
+            json(&s),
+            "{\"status\":200,\"bytes\":1234,\"unknown_size_clusters\":3,\
+             \"known_size_clusters\":1,\"error\":null,\"blocks\":10,\"burst_blocks\":4,\
+             \"live_blocks\":6,\"live_edge_ms\":3000.000,\"p50_ms\":1.500,\
+             \"p95_ms\":20.250,\"max_ms\":30.000}"
+        );
+        s.report = None;
+        s.status = None;
+        s.error = Some("bad \"x\"".into());
+        assert!(json(&s).ends_with(
+            "\"error\":\"bad \\\"x\\\"\",\"blocks\":null,\"burst_blocks\":null,\
+             \"live_blocks\":null,\"live_edge_ms\":null,\"p50_ms\":null,\
+             \"p95_ms\":null,\"max_ms\":null}"
+        ));
+        assert!(text(&s).contains("nothing to measure"));
+    }
+}
