@@ -40,19 +40,20 @@ pub mod internals {
     pub mod ebml {
         pub use crate::ebml::{
             children, read_element_header, read_float, read_id, read_size, read_string, read_uint,
-            vint_len, write_id, write_size, ChildError, ElementHeader, MAX_ID_LEN, MAX_SIZE_LEN,
+            vint_len, write_id, write_size, write_uint_element, Child, ChildError, ElementHeader,
+            MAX_ID_LEN, MAX_SIZE_LEN, UNKNOWN_SIZE_BYTES,
         };
     }
 
     /// Matroska element IDs, as stored (length marker bits kept).
     pub mod ids {
         pub use crate::matroska::ids::{
-            is_cluster_child, ATTACHMENTS, AUDIO, BLOCK, BLOCK_DURATION, BLOCK_GROUP, CHANNELS,
-            CHAPTERS, CLUSTER, CODEC_ID, CRC32, DEFAULT_DURATION, DEFAULT_TIMESTAMP_SCALE,
-            DOC_TYPE, DURATION, EBML, INFO, PIXEL_HEIGHT, PIXEL_WIDTH, POSITION, PREV_SIZE,
-            REFERENCE_BLOCK, SAMPLING_FREQUENCY, SEGMENT, SIMPLE_BLOCK, TAGS, TIMESTAMP,
-            TIMESTAMP_SCALE, TRACKS, TRACK_ENTRY, TRACK_NUMBER, TRACK_TYPE, TRACK_TYPE_AUDIO,
-            TRACK_TYPE_VIDEO, VIDEO, VOID,
+            ends_cluster, is_cluster_child, ATTACHMENTS, AUDIO, BLOCK, BLOCK_DURATION, BLOCK_GROUP,
+            CHANNELS, CHAPTERS, CLUSTER, CODEC_ID, CRC32, DEFAULT_DURATION,
+            DEFAULT_TIMESTAMP_SCALE, DOC_TYPE, DURATION, EBML, INFO, PIXEL_HEIGHT, PIXEL_WIDTH,
+            POSITION, PREV_SIZE, REFERENCE_BLOCK, SAMPLING_FREQUENCY, SEGMENT, SIMPLE_BLOCK, TAGS,
+            TIMESTAMP, TIMESTAMP_SCALE, TRACKS, TRACK_ENTRY, TRACK_NUMBER, TRACK_TYPE,
+            TRACK_TYPE_AUDIO, TRACK_TYPE_VIDEO, VIDEO, VOID,
         };
     }
 

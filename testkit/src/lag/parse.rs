@@ -7,9 +7,10 @@
 
 use std::time::Instant;
 
-use mkvcast::ebml::{self, ElementHeader};
-use mkvcast::matroska::header::{parse_tracks, TrackType};
-use mkvcast::matroska::ids;
+use mkvcast::internals::ebml::{self, ElementHeader};
+use mkvcast::internals::header::parse_tracks;
+use mkvcast::internals::ids;
+use mkvcast::matroska::header::TrackType;
 
 /// Largest element read whole (EBML header, Info, Tracks, a block).
 const MAX_WHOLE: u64 = 64 << 20;

@@ -2,9 +2,10 @@
 //! re-emitted in Clusters of unknown size, one chunk per block, so players
 //! that decode get real frames through mkvcast's block-forwarding path.
 
-use mkvcast::ebml::{self, write_id, write_uint_element, Child, UNKNOWN_SIZE_BYTES};
-use mkvcast::matroska::header::{parse_tracks, TrackType};
-use mkvcast::matroska::ids;
+use mkvcast::internals::ebml::{self, write_id, write_uint_element, Child, UNKNOWN_SIZE_BYTES};
+use mkvcast::internals::header::parse_tracks;
+use mkvcast::internals::ids;
+use mkvcast::matroska::header::TrackType;
 
 use super::Chunk;
 

@@ -2,8 +2,8 @@
 //! a fixed rate, in Clusters of a fixed length, keyframes at a fixed
 //! interval (the first frame of every Cluster, and optionally more inside).
 
-use mkvcast::ebml::{write_id, write_size, write_uint_element, UNKNOWN_SIZE_BYTES};
-use mkvcast::matroska::ids;
+use mkvcast::internals::ebml::{write_id, write_size, write_uint_element, UNKNOWN_SIZE_BYTES};
+use mkvcast::internals::ids;
 
 use super::Chunk;
 
