@@ -133,7 +133,7 @@ fn synthetic_stream_is_valid_matroska() {
         .iter()
         .filter_map(|e| match e {
             Event::Cluster(c) => Some((c.timestamp.0, c.keyframe)),
-            Event::Header(_) => None,
+            _ => None,
         })
         .collect();
     let want: Vec<(u64, bool)> = (0..16).map(|k| (s.frame_ms(k * 15), true)).collect();
