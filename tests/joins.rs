@@ -143,7 +143,7 @@ fn stream_rate(name: &str) -> f64 {
         .iter()
         .filter_map(|e| match e {
             Event::Cluster(s) => Some(s),
-            Event::Header(_) => None,
+            _ => None,
         })
         .collect();
     let bytes: usize = segs.iter().map(|s| s.len()).sum();
