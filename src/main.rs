@@ -298,9 +298,10 @@ fn run(args: Args) -> Result<(), Error> {
         stats,
     };
     let config = server_config(&args, input_name);
+    let shutdown = Shutdown::new(waker.clone());
     let server = Server::new(poll, waker, listeners, stream, config).map_err(Error::Listen)?;
-    handle_signals(server.shutdown_handle()).map_err(Error::Listen)?;
-    let result = server.run();
+    handle_signals(shutdown.clone()).map_err(Error::Listen)?;
+    let result = server.run(shutdown);
     if result.is_ok() {
         log::info!("done");
     }

@@ -76,7 +76,8 @@ pub struct Server {
     slots: ViewerSlots,
     /// Connections still reading their request.
     pending: usize,
-    shutdown: Shutdown,
+    /// The caller's trigger, from [`Server::run`].
+    shutdown: Option<Shutdown>,
     shutting_down: bool,
     drain_deadline: Option<Instant>,
     accept_paused_until: Option<Instant>,
@@ -136,7 +137,7 @@ impl Server {
             config,
             slots: ViewerSlots::default(),
             pending: 0,
-            shutdown: Shutdown::new(waker.clone()),
+            shutdown: None,
             shutting_down: false,
             drain_deadline: None,
             accept_paused_until: None,
@@ -149,20 +150,19 @@ impl Server {
         })
     }
 
-    /// The trigger that stops this server; hand clones to signal handlers.
-    pub fn shutdown_handle(&self) -> Shutdown {
-        self.shutdown.clone()
-    }
-
     /// The address of the first stream listener (useful with port 0).
     pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
         self.listeners.first().and_then(|l| l.local_addr().ok())
     }
 
-    /// Serves until the input has ended (or a shutdown was asked for) and
-    /// every viewer has its data. `Err` carries the reason for a non-zero
-    /// exit: the loop failed, or the input failed before any stream.
-    pub fn run(mut self) -> Result<(), Error> {
+    /// Serves until the input has ended (or `shutdown` was triggered) and
+    /// every viewer has its data. `shutdown` must wake this server's poll
+    /// (made from the waker of [`poll_and_waker`]); the caller keeps clones
+    /// to trigger, as mini-redis's `server::run(listener, shutdown)` takes
+    /// its shutdown signal. `Err` carries the reason for a non-zero exit:
+    /// the loop failed, or the input failed before any stream.
+    pub fn run(mut self, shutdown: Shutdown) -> Result<(), Error> {
+        self.shutdown = Some(shutdown);
         let mut events = Events::with_capacity(1024);
         let mut last_tick = Instant::now();
         loop {
@@ -211,7 +211,8 @@ impl Server {
     fn dispatch(&mut self, token: Token, readable: bool, writable: bool) {
         match token {
             WAKER => {
-                if self.shutdown.is_requested() && !self.shutting_down {
+                let requested = self.shutdown.as_ref().is_some_and(Shutdown::is_requested);
+                if requested && !self.shutting_down {
                     self.begin_shutdown();
                 }
                 self.drain_input();

@@ -44,8 +44,9 @@ impl Harness {
         };
         let server = Server::new(poll, waker.clone(), listeners, input, config).unwrap();
         let addr = server.local_addr().unwrap();
-        let shutdown = server.shutdown_handle();
-        let thread = Some(thread::spawn(move || server.run()));
+        let shutdown = Shutdown::new(waker.clone());
+        let handle = shutdown.clone();
+        let thread = Some(thread::spawn(move || server.run(handle)));
         Harness {
             addr,
             events: tx,
