@@ -1,11 +1,5 @@
 //! Walking the children of a master element held whole in memory (a
 //! Cluster, Info, Tracks): every child must lie inside its parent.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::fmt;
 

@@ -176,12 +176,6 @@ pub fn read_string(data: &[u8]) -> Result<&str, EbmlError> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
 

@@ -1,11 +1,5 @@
 //! EBML writers, for the elements the live stream rewrites (Segment of
 //! unknown size, Info, Cluster sizes and Timestamps).
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use super::MAX_SIZE_LEN;
 
@@ -43,12 +37,6 @@ pub fn write_uint_element(out: &mut Vec<u8>, id: u32, value: u64) {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
     use crate::ebml::read_size;

@@ -4,12 +4,6 @@
 //! as a stream that never has packets, so a live input with one keeps them
 //! probing (readyState 0). Attachments are kept only where a track needs
 //! them: ASS/SSA subtitles name fonts that are usually attached.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use bytes::Bytes;
 

@@ -1,11 +1,5 @@
 //! Block header scan: the track, relative timestamp and keyframe flag of a
 //! SimpleBlock or BlockGroup, read from its first bytes only.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::ops::Range;
 
@@ -116,12 +110,6 @@ pub(super) fn scan_block_group(
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
 

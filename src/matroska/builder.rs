@@ -5,13 +5,6 @@
 //! gets the unknown size, Info loses Duration, and SeekHead/Cues/Void are
 //! never copied. Rewritten elements lose their CRC-32, which would be wrong.
 
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use bytes::Bytes;
 
 use super::attachments;
@@ -197,12 +190,6 @@ impl HeaderBuilder {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
     use crate::matroska::attachments::DroppedAttachments;

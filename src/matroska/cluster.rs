@@ -1,12 +1,6 @@
 //! A Cluster as served live ([`LiveCluster`]): self-contained, a known
 //! size, its Timestamp first. The scan that makes one lives in `split` and
 //! `block`; their items are re-exported here for the crate.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::ops::Range;
 

@@ -2,13 +2,6 @@
 //! Cluster, rebuilt from the input's EBML header and level-1 elements (the
 //! rebuilding is in `builder`).
 
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use bytes::Bytes;
 
 use crate::ebml::{ChildError, EbmlError};

@@ -1,11 +1,5 @@
 //! Element IDs (RFC 9559), named as in the Matroska specification, with the
 //! length marker bits kept as stored.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 /// EBML: the EBML header, first element of every stream.
 pub const EBML: u32 = 0x1A45_DFA3;

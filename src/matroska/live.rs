@@ -1,12 +1,6 @@
 //! One child of a served cluster handed out as soon as it is read
 //! ([`LiveBlock`]), so that a live viewer gets each frame without waiting
 //! for the rest of its cluster.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use bytes::Bytes;
 

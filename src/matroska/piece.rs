@@ -1,12 +1,6 @@
 //! Writing what the split decided: a served cluster (one piece of an input
 //! Cluster) and each of its children as a [`LiveBlock`], with one writer for
 //! a child's bytes so that the two can never differ.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::ops::Range;
 

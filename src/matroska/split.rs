@@ -10,12 +10,6 @@
 //! disagree. Only element headers and the first bytes of each block are
 //! read; payloads are copied at most once per output, and a Cluster that
 //! needs no change is served as stored.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -340,12 +334,6 @@ fn split_at(
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
 

@@ -1,11 +1,5 @@
 //! The stream's tracks: what serving needs from each TrackEntry (number,
 //! type, codec, picture size, channels, DefaultDuration).
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use super::header::HeaderError;
 use super::ids;
@@ -205,12 +199,6 @@ fn parse_audio(data: &[u8], t: &mut TrackEntry) -> Result<(), HeaderError> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
 

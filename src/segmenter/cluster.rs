@@ -3,12 +3,6 @@
 //! and each served cluster is emitted once complete: when the next one
 //! begins, or when the Cluster ends. A damaged one keeps the children it
 //! completed, since they may be out already.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use bytes::{Buf, Bytes};
 

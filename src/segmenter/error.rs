@@ -1,11 +1,5 @@
 //! Why the segmenter cannot go on: the input is not Matroska, or its
 //! first stream header is unusable.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use super::MAX_HEADER_BYTES;
 use crate::matroska::header::HeaderError;

@@ -1,12 +1,6 @@
 //! Collecting the stream header: the header elements of a Segment (Info,
 //! Tracks, Chapters, Attachments, Tags) until its first Cluster, and what
 //! an unusable one means.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::sync::Arc;
 

@@ -1,12 +1,6 @@
 //! The level-1 elements of a Segment: the EBML header and Segment start,
 //! then each child of Segment handed to the reader of its kind, or passed
 //! over (SeekHead, Cues, Void, header elements of a stream already started).
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use bytes::Buf;
 

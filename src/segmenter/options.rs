@@ -1,11 +1,5 @@
 //! How the segmenter builds the live stream, where a choice is the
 //! operator's.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 /// Choices for [`Segmenter::with_options`](super::Segmenter::with_options);
 /// the default is what [`Segmenter::new`](super::Segmenter::new) does.

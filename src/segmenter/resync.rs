@@ -1,11 +1,5 @@
 //! Losing and regaining sync: scanning damaged input for the next Cluster
 //! (or EBML header) that parses, and counting what was passed over.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use bytes::Buf;
 

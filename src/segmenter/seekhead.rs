@@ -6,12 +6,6 @@
 //! for a regular file this reads them ahead, and
 //! [`Segmenter::preload`](super::Segmenter::preload) uses them where the
 //! stream has none of its own. The segmenter itself stays sans-IO.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom};

@@ -1,10 +1,4 @@
 //! What the segmenter counts, for logs and the status page.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 /// Counters of what was read, emitted and skipped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

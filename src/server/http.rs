@@ -160,7 +160,6 @@ pub fn error_response(status: Status) -> Bytes {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
