@@ -29,6 +29,9 @@ pub mod segmenter;
 pub mod server;
 pub mod time;
 
+#[cfg(test)]
+mod test_fixtures;
+
 /// For mkvcast's own tests, fuzz targets and tools only (`tests/`,
 /// `testkit/`, `fuzz/`, `tools/`): the EBML primitives, element IDs and
 /// element parsers they build and check streams with. Not part of the

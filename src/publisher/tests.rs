@@ -1,28 +1,11 @@
 //! The ring's burst rule and the queue's skip rule, on real fixtures.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use super::*;
-use crate::segmenter::{segment_all, Event};
-
-fn fixture(name: &str) -> (Arc<StreamHeader>, Vec<LiveCluster>) {
-    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    let data = std::fs::read(path).unwrap();
-    let (events, _) = segment_all(&data, 1 << 20).unwrap();
-    let mut header = None;
-    let mut clusters = Vec::new();
-    for e in events {
-        match e {
-            Event::Header(h) => header = header.or(Some(h)),
-            Event::Cluster(c) => clusters.push(c),
-            Event::ClusterStart { .. } | Event::Block(_) => {}
-        }
-    }
-    (header.unwrap(), clusters)
-}
+use crate::test_fixtures::fixture;
 
 fn limits(max_media_ms: u64) -> QueueLimits {
     QueueLimits {

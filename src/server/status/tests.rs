@@ -3,19 +3,8 @@
 use super::html::h;
 use super::*;
 
-use crate::segmenter::{segment_all, Event};
-
 fn header(name: &str) -> std::sync::Arc<StreamHeader> {
-    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    let data = std::fs::read(path).unwrap();
-    let (events, _) = segment_all(&data, 1 << 20).unwrap();
-    events
-        .into_iter()
-        .find_map(|e| match e {
-            Event::Header(h) => Some(h),
-            _ => None,
-        })
-        .unwrap()
+    crate::test_fixtures::fixture(name).0
 }
 
 fn snapshot<'a>(header: Option<&'a StreamHeader>, counters: &'a Counters) -> Snapshot<'a> {

@@ -17,6 +17,7 @@ use crate::input::{InputError, InputEvent, InputFailure, InputStats};
 use crate::matroska::cluster::LiveCluster;
 use crate::matroska::header::StreamHeader;
 use crate::segmenter::{segment_all, Event, LiveBlock};
+use crate::test_fixtures::fixture;
 use crate::time::Ticks;
 
 /// A running in-process server and the sending end of its input.
@@ -106,21 +107,6 @@ fn split(resp: &[u8]) -> (String, Vec<u8>) {
         String::from_utf8_lossy(&resp[..at]).into_owned(),
         resp[at + 4..].to_vec(),
     )
-}
-
-fn fixture(name: &str) -> (Arc<StreamHeader>, Vec<LiveCluster>) {
-    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    let (events, _) = segment_all(&std::fs::read(path).unwrap(), 1 << 16).unwrap();
-    let mut header = None;
-    let mut clusters = Vec::new();
-    for e in events {
-        match e {
-            Event::Header(h) => header = header.or(Some(h)),
-            Event::Cluster(c) => clusters.push(c),
-            Event::ClusterStart { .. } | Event::Block(_) => {}
-        }
-    }
-    (header.unwrap(), clusters)
 }
 
 fn expected(h: &StreamHeader, clusters: &[LiveCluster]) -> Vec<u8> {
