@@ -12,8 +12,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::until_future_data;
 use common::{chromium, firefox};
 use mkvcast_testkit::fixture;
 use mkvcast_testkit::http::get;
@@ -48,30 +49,11 @@ fn start_chromium() -> Option<chromium::Browser> {
     browser
 }
 
-/// Polls `read` until readyState ≥ 3 (HAVE_FUTURE_DATA); returns how long
-/// it took, or the last state as an error after [`START_WITHIN`].
-fn until_future_data<S: std::fmt::Debug>(
-    mut read: impl FnMut() -> Result<S, String>,
-    ready_state: impl Fn(&S) -> u32,
-) -> Result<Duration, String> {
-    let start = Instant::now();
-    loop {
-        let s = read()?;
-        if ready_state(&s) >= 3 {
-            return Ok(start.elapsed());
-        }
-        if start.elapsed() > START_WITHIN {
-            return Err(format!("readyState < 3 after {START_WITHIN:?}: {s:?}"));
-        }
-        sleep(Duration::from_millis(100));
-    }
-}
-
 /// Joins `name` live in Chromium; time to readyState ≥ 3, or why not.
 fn chromium_start(b: &mut chromium::Browser, name: &str) -> Result<Duration, String> {
     let srv = live(name);
     b.open_video(&srv.url())?;
-    until_future_data(|| b.video_state(), |s| s.ready_state)
+    until_future_data(|| b.video_state(), |s| s.ready_state, START_WITHIN)
         .map_err(|e| format!("{name}: {e}\n{}", srv.log()))
 }
 
@@ -110,7 +92,7 @@ fn firefox_starts_a_live_opus_srt_stream_with_an_attachment_within_3_s() {
     };
     let srv = live("h264_opus_srt_attach.mkv");
     b.open_video(&srv.url()).expect("open_video");
-    let took = until_future_data(|| b.video_state(), |s| s.ready_state)
+    let took = until_future_data(|| b.video_state(), |s| s.ready_state, START_WITHIN)
         .unwrap_or_else(|e| panic!("{e}\n{}\n{}", srv.log(), b.log_tail(2000)));
     eprintln!("h264_opus_srt_attach.mkv in Firefox: readyState >= 3 after {took:?}");
 }

@@ -23,8 +23,9 @@ mod common;
 
 use std::sync::{Mutex, MutexGuard};
 use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::until_future_data;
 use common::{chromium, firefox};
 use mkvcast_testkit::fixture;
 use mkvcast_testkit::process::Mkvcast;
@@ -55,25 +56,6 @@ fn live(name: &str) -> Mkvcast {
     srv
 }
 
-/// Polls `read` until readyState ≥ 3; how long it took, or the last state
-/// as an error after [`POLL_FOR`].
-fn until_future_data<S: std::fmt::Debug>(
-    mut read: impl FnMut() -> Result<S, String>,
-    ready_state: impl Fn(&S) -> u32,
-) -> Result<Duration, String> {
-    let start = Instant::now();
-    loop {
-        let s = read()?;
-        if ready_state(&s) >= 3 {
-            return Ok(start.elapsed());
-        }
-        if start.elapsed() > POLL_FOR {
-            return Err(format!("readyState < 3 after {POLL_FOR:?}: {s:?}"));
-        }
-        sleep(Duration::from_millis(100));
-    }
-}
-
 fn chromium_start(name: &str) {
     let _one = one_browser();
     let Some(mut b) = chromium::Browser::start() else {
@@ -85,7 +67,7 @@ fn chromium_start(name: &str) {
     };
     let srv = live(name);
     b.open_video(&srv.url()).unwrap();
-    let took = until_future_data(|| b.video_state(), |s| s.ready_state)
+    let took = until_future_data(|| b.video_state(), |s| s.ready_state, POLL_FOR)
         .unwrap_or_else(|e| panic!("{name} in Chromium: {e}\n{}", srv.log()));
     eprintln!("{name} in Chromium: readyState >= 3 after {took:?}");
     assert!(
@@ -101,13 +83,14 @@ fn firefox_start(name: &str) {
     };
     let srv = live(name);
     b.open_video(&srv.url()).unwrap();
-    let took = until_future_data(|| b.video_state(), |s| s.ready_state).unwrap_or_else(|e| {
-        panic!(
-            "{name} in Firefox: {e}\n{}\n{}",
-            srv.log(),
-            b.log_tail(2000)
-        )
-    });
+    let took =
+        until_future_data(|| b.video_state(), |s| s.ready_state, POLL_FOR).unwrap_or_else(|e| {
+            panic!(
+                "{name} in Firefox: {e}\n{}\n{}",
+                srv.log(),
+                b.log_tail(2000)
+            )
+        });
     eprintln!("{name} in Firefox: readyState >= 3 after {took:?}");
     assert!(
         took <= START_WITHIN,

@@ -38,5 +38,26 @@ pub fn demux(bytes: &[u8]) -> Result<(Vec<DemuxedFrame>, u64), String> {
     Ok((frames, scale))
 }
 
+/// Polls `read` (a browser's video state) until readyState ≥ 3
+/// (HAVE_FUTURE_DATA); returns how long it took, or the last state as an
+/// error once `within` has passed.
+pub fn until_future_data<S: std::fmt::Debug>(
+    mut read: impl FnMut() -> Result<S, String>,
+    ready_state: impl Fn(&S) -> u32,
+    within: std::time::Duration,
+) -> Result<std::time::Duration, String> {
+    let start = std::time::Instant::now();
+    loop {
+        let s = read()?;
+        if ready_state(&s) >= 3 {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > within {
+            return Err(format!("readyState < 3 after {within:?}: {s:?}"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 pub mod chromium;
 pub mod firefox;
