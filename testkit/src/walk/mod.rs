@@ -7,8 +7,9 @@
 //! mkvcast's EBML primitives and header element parsers, not the segmenter
 //! that the server itself runs, so a segmenter bug cannot make the server
 //! and its checker agree on a broken stream. It checks structure (EBML
-//! header, Segment, Tracks before the first Cluster, known-size Clusters
-//! with non-decreasing Timestamps, blocks on declared tracks, the first
+//! header, Segment, Tracks before the first Cluster, Clusters (of known
+//! size, or of unknown size ending at the next level-1 element) with
+//! non-decreasing Timestamps, blocks on declared tracks, the first
 //! video block a keyframe), not media-time continuity: that needs every
 //! frame's duration, which is what `StreamCheck` parses for.
 
@@ -56,6 +57,10 @@ pub struct StreamWalk {
     pos: u64,
     segment_end: Option<u64>,
     cluster_end: Option<u64>,
+    /// In a Cluster of unknown size (live muxers, and mkvcast forwarding
+    /// blocks as they arrive): it ends at the next level-1 element or
+    /// EBML header.
+    cluster_unknown: bool,
     group_end: Option<u64>,
     /// Bytes of a header split across reads.
     carry: Vec<u8>,
@@ -92,6 +97,7 @@ impl StreamWalk {
             pos: 0,
             segment_end: None,
             cluster_end: None,
+            cluster_unknown: false,
             group_end: None,
             carry: Vec::new(),
             small: Vec::new(),
@@ -240,6 +246,7 @@ impl StreamWalk {
         }
         self.clusters += 1;
         self.cluster_end = None;
+        self.cluster_unknown = false;
         self.state = State::Level1;
         Ok(())
     }
@@ -248,7 +255,7 @@ impl StreamWalk {
     fn container_state(&self) -> State {
         if self.group_end.is_some() {
             State::GroupChild
-        } else if self.cluster_end.is_some() {
+        } else if self.cluster_end.is_some() || self.cluster_unknown {
             State::ClusterChild
         } else {
             State::Level1

@@ -50,6 +50,16 @@ impl StreamWalk {
     }
 
     fn level1(&mut self, h: &ElementHeader) -> Step {
+        if h.id == ids::CLUSTER && h.size.is_none() {
+            if self.tracks.is_empty() {
+                return Err(WalkError::ClusterBeforeTracks);
+            }
+            self.cluster_end = None;
+            self.cluster_unknown = true;
+            self.cluster_timestamp = None;
+            self.state = State::ClusterChild;
+            return Ok(Some(h.header_len));
+        }
         let size = self.child_size(h, self.segment_end, "Segment")?;
         match h.id {
             ids::CLUSTER => {
@@ -70,6 +80,10 @@ impl StreamWalk {
     }
 
     fn cluster_child(&mut self, h: &ElementHeader, buf: &[u8]) -> Step {
+        if self.cluster_unknown && (ids::ends_cluster(h.id) || h.id == ids::EBML) {
+            self.end_cluster()?;
+            return self.level1(h);
+        }
         let size = self.child_size(h, self.cluster_end, "Cluster")?;
         let hl = h.header_len;
         match h.id {

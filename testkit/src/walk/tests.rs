@@ -75,3 +75,18 @@ fn rejects_damage() {
         walk(&bad, 1 + rng.below(300));
     }
 }
+
+/// Clusters of unknown size, as a live muxer writes them and mkvcast
+/// forwards them block by block: each ends at the next Cluster.
+#[test]
+fn accepts_unknown_size_clusters() {
+    let chunks = crate::live_writer::repack(&fixture("bench_1mbit.webm"), None).unwrap();
+    let data = crate::live_writer::concat(&chunks);
+    assert!(crate::lag::has_unknown_size_cluster(&data));
+    for chunk in [1, 3, 4096, data.len()] {
+        let v = walk(&data, chunk);
+        assert_eq!(v.error(), None, "{chunk}-byte chunks");
+        // The last Cluster is still open: nothing after it ended it.
+        assert_eq!(v.clusters(), 13, "{chunk}-byte chunks");
+    }
+}
