@@ -175,51 +175,9 @@ CMD_RAW="target/release/examples/raw_sender --listen 127.0.0.1:PORT --file $FILE
 CMD_MKVCAST="RUST_LOG=warn target/release/mkvcast $FILE --loop --max-clients 20000 --admin-listen off --listen 127.0.0.1:PORT"
 CMD_FFMPEG="ffmpeg -re -stream_loop -1 -i $FILE -c copy -f webm -cluster_size_limit 8000000 -cluster_time_limit 5000 -content_type video/webm icecast://source:PASS@127.0.0.1:PORT/live.webm"
 
-icecast_config() { # DIR PORT
-    cat <<EOF
-<icecast>
-  <location>loopback benchmark</location>
-  <admin>bench@localhost</admin>
-  <limits>
-    <clients>20000</clients>
-    <sources>2</sources>
-    <queue-size>524288</queue-size>
-    <client-timeout>30</client-timeout>
-    <header-timeout>15</header-timeout>
-    <source-timeout>10</source-timeout>
-    <burst-on-connect>1</burst-on-connect>
-    <burst-size>65535</burst-size>
-  </limits>
-  <authentication>
-    <source-password>$ICE_SOURCE_PASS</source-password>
-    <relay-password>$ICE_ADMIN_PASS</relay-password>
-    <admin-user>admin</admin-user>
-    <admin-password>$ICE_ADMIN_PASS</admin-password>
-  </authentication>
-  <hostname>127.0.0.1</hostname>
-  <listen-socket>
-    <port>$2</port>
-    <bind-address>127.0.0.1</bind-address>
-  </listen-socket>
-  <paths>
-    <basedir>/usr/share/icecast2</basedir>
-    <logdir>$1/log</logdir>
-    <webroot>/usr/share/icecast2/web</webroot>
-    <adminroot>/usr/share/icecast2/admin</adminroot>
-    <pidfile>$1/icecast.pid</pidfile>
-  </paths>
-  <logging>
-    <accesslog>access.log</accesslog>
-    <errorlog>error.log</errorlog>
-    <loglevel>2</loglevel>
-  </logging>
-  <security>
-    <chroot>0</chroot>
-    <changeowner><user>nobody</user><group>nogroup</group></changeowner>
-  </security>
-</icecast>
-EOF
-}
+# icecast_config DIR PORT: the Icecast2 configuration (shared with latency.sh).
+# shellcheck source=bench/icecast_config.sh
+source "$ROOT/bench/icecast_config.sh"
 
 start_server() { # NAME PORT TAG
     local name=$1 port=$2 tag=$3
