@@ -21,7 +21,12 @@
 #   RATE=                     connections per second (default: 500, 1000 above 5000 clients)
 #   REPEAT=1                  runs per client count and server (servers interleaved); the
 #                             tables show the run with the median CPU per Gbit
-#   SERVERS="raw mkvcast icecast"
+#   SERVERS="raw mkvcast icecast"   also: mkvcast-flush0, mkvcast-flush50 (mkvcast with
+#                             --flush-ms 0 / 50) and parent (PARENT_BIN with mkvcast's
+#                             arguments), e.g. SERVERS="mkvcast-flush0 mkvcast-flush50 parent"
+#   PARENT_BIN=               another mkvcast binary, e.g. the parent commit's release build:
+#                             git clone -q . /tmp/parent && (cd /tmp/parent && git checkout REV &&
+#                             cargo build --release -p mkvcast); PARENT_BIN=/tmp/parent/target/release/mkvcast
 #   WARMUP=5 SETTLE=2         seconds (see above)
 #   BASE_PORT=19000           ports used: BASE_PORT + 0..3*len(NS)*REPEAT
 #   WRITE=1                   write the section into BENCHMARKS.md (0: print only)
@@ -64,8 +69,15 @@ for n in $NS; do
     [[ $n =~ ^[0-9]+$ && $n -ge 1 && $n -le 18000 ]] || die "bad client count '$n' (1..18000)"
 done
 for s in $SERVERS; do
-    [[ $s == raw || $s == mkvcast || $s == icecast ]] || die "unknown server '$s'"
+    case $s in
+    raw | mkvcast | icecast | mkvcast-flush0 | mkvcast-flush50) ;;
+    parent) [[ -n ${PARENT_BIN:-} && -x ${PARENT_BIN:-} ]] || [[ -n $REPORT_ONLY ]] ||
+        die "SERVERS has parent: set PARENT_BIN to an executable mkvcast" ;;
+    *) die "unknown server '$s'" ;;
+    esac
 done
+PARENT_BIN=${PARENT_BIN:-}
+PARENT_REV=${PARENT_REV:-$(if [[ -n $PARENT_BIN ]]; then git -C "$(dirname "$PARENT_BIN")/../.." rev-parse --short HEAD 2>/dev/null || echo "?"; fi)}
 for tool in cargo jq curl ss awk; do
     command -v "$tool" >/dev/null || die "$tool is needed"
 done
@@ -163,51 +175,9 @@ CMD_RAW="target/release/examples/raw_sender --listen 127.0.0.1:PORT --file $FILE
 CMD_MKVCAST="RUST_LOG=warn target/release/mkvcast $FILE --loop --max-clients 20000 --admin-listen off --listen 127.0.0.1:PORT"
 CMD_FFMPEG="ffmpeg -re -stream_loop -1 -i $FILE -c copy -f webm -cluster_size_limit 8000000 -cluster_time_limit 5000 -content_type video/webm icecast://source:PASS@127.0.0.1:PORT/live.webm"
 
-icecast_config() { # DIR PORT
-    cat <<EOF
-<icecast>
-  <location>loopback benchmark</location>
-  <admin>bench@localhost</admin>
-  <limits>
-    <clients>20000</clients>
-    <sources>2</sources>
-    <queue-size>524288</queue-size>
-    <client-timeout>30</client-timeout>
-    <header-timeout>15</header-timeout>
-    <source-timeout>10</source-timeout>
-    <burst-on-connect>1</burst-on-connect>
-    <burst-size>65535</burst-size>
-  </limits>
-  <authentication>
-    <source-password>$ICE_SOURCE_PASS</source-password>
-    <relay-password>$ICE_ADMIN_PASS</relay-password>
-    <admin-user>admin</admin-user>
-    <admin-password>$ICE_ADMIN_PASS</admin-password>
-  </authentication>
-  <hostname>127.0.0.1</hostname>
-  <listen-socket>
-    <port>$2</port>
-    <bind-address>127.0.0.1</bind-address>
-  </listen-socket>
-  <paths>
-    <basedir>/usr/share/icecast2</basedir>
-    <logdir>$1/log</logdir>
-    <webroot>/usr/share/icecast2/web</webroot>
-    <adminroot>/usr/share/icecast2/admin</adminroot>
-    <pidfile>$1/icecast.pid</pidfile>
-  </paths>
-  <logging>
-    <accesslog>access.log</accesslog>
-    <errorlog>error.log</errorlog>
-    <loglevel>2</loglevel>
-  </logging>
-  <security>
-    <chroot>0</chroot>
-    <changeowner><user>nobody</user><group>nogroup</group></changeowner>
-  </security>
-</icecast>
-EOF
-}
+# icecast_config DIR PORT: the Icecast2 configuration (shared with latency.sh).
+# shellcheck source=bench/icecast_config.sh
+source "$ROOT/bench/icecast_config.sh"
 
 start_server() { # NAME PORT TAG
     local name=$1 port=$2 tag=$3
@@ -220,9 +190,13 @@ start_server() { # NAME PORT TAG
         SRV_PID=$!
         URL="http://127.0.0.1:$port/"
         ;;
-    mkvcast)
-        RUST_LOG=warn "$MKVCAST" "$FILE" --loop --max-clients 20000 --admin-listen off \
-            --listen "127.0.0.1:$port" \
+    mkvcast | mkvcast-flush0 | mkvcast-flush50 | parent)
+        local bin=$MKVCAST extra=()
+        [[ $name == parent ]] && bin=$PARENT_BIN
+        [[ $name == mkvcast-flush0 ]] && extra=(--flush-ms 0)
+        [[ $name == mkvcast-flush50 ]] && extra=(--flush-ms 50)
+        RUST_LOG=warn "$bin" "$FILE" --loop --max-clients 20000 --admin-listen off \
+            --listen "127.0.0.1:$port" "${extra[@]}" \
             >"$TMP/$tag.server.log" 2>&1 &
         SRV_PID=$!
         URL="http://127.0.0.1:$port/"
@@ -369,7 +343,7 @@ fi
 # Gbit, plus columns 27.. = runs, CPU per Gbit min and max over the runs,
 # clean runs, largest join p99.
 awk -F'\t' -v OFS='\t' '{ k = ($22 > 0 && $6 >= 0) ? ($6 / 100) / ($22 / 1000) : 1e9
-    print $2, ($1 == "raw" ? 1 : ($1 == "mkvcast" ? 2 : 3)), k, $0 }' "$RUNS" |
+    print $2, ($1 == "raw" ? 1 : ($1 == "mkvcast" ? 2 : ($1 == "icecast" ? 3 : ($1 == "mkvcast-flush0" ? 4 : ($1 == "mkvcast-flush50" ? 5 : 6))))), k, $0 }' "$RUNS" |
     sort -t"$(printf '\t')" -k1,1n -k2,2 -k3,3g |
     awk -F'\t' '
         function flush() { if (!cnt) return; row = rows[int((cnt + 1) / 2)]
@@ -395,7 +369,8 @@ function f(v, d) { return sprintf("%." d "f", v) }
     cpu_gbit = (gbit_s > 0 && srv >= 0) ? (srv / 100) / gbit_s : -1
     rss_client = (rss1 - rss0) / n
     sock_client = (sock1 - sock0) * 4 / n
-    label = (name == "raw") ? "raw sender" : (name == "icecast" ? "Icecast2" : "mkvcast")
+    label = (name == "raw") ? "raw sender" : (name == "icecast" ? "Icecast2" : (name == "mkvcast-flush0" ? "mkvcast --flush-ms 0" \
+        : (name == "mkvcast-flush50" ? "mkvcast --flush-ms 50" : (name == "parent" ? "parent " PARENT_REV : "mkvcast"))))
 }'
 
 table() {
@@ -403,12 +378,12 @@ table() {
     echo
     echo "| Clients | Server | Connected | Refused / failed / dropped | Stalls | Invalid | Delivered Mbit/s | Join p99, first byte (ms)$(if ((REPEAT > 1)); then echo " (largest of the runs)"; fi) | Result |"
     echo "|---:|---|---:|---|---:|---:|---:|---:|---|"
-    awk -F'\t' -v HZ="$HZ" "$AWK_COLS"'
+    awk -F'\t' -v HZ="$HZ" -v PARENT_REV="$PARENT_REV" "$AWK_COLS"'
     { printf "| %d | %s | %d / %d | %d / %d / %d | %d | %d | %s | %s%s | %s |\n", n, label, conn, n, refused, failed, dropped,
         stalls, invalid, f(mbit, 0), (p99 < 0 ? "–" : f(p99, 1)), (runs > 1 ? " (" f(p99max, 1) ")" : ""),
         (runs > 1 ? (clean_runs == runs ? "clean in " runs "/" runs " runs" : "PROBLEMS in " runs - clean_runs "/" runs " runs") \
                   : (clean == "true" ? "clean" : "PROBLEMS")) }' "$RESULTS"
-    awk -F'\t' -v HZ="$HZ" "$AWK_COLS"'
+    awk -F'\t' -v HZ="$HZ" -v PARENT_REV="$PARENT_REV" "$AWK_COLS"'
     reasons != "-" { if (!k++) print "\nWhat went wrong (mkvcast-load'"'"'s reasons, in the run shown):\n"
         printf "- %s, %d clients: %s\n", label, n, reasons }' "$RESULTS"
     echo
@@ -416,7 +391,7 @@ table() {
     echo
     echo "| Clients | Server | Server CPU %, IQM (mean) | CPU s per delivered Gbit$(if ((REPEAT > 1)); then echo " (range over the runs)"; fi) | Peak RSS (MiB) | RSS growth per client (KiB) | TCP buffer memory per client (KiB) | ffmpeg CPU % | Load generator CPU % | Everything else CPU % |"
     echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-    awk -F'\t' -v HZ="$HZ" "$AWK_COLS"'
+    awk -F'\t' -v HZ="$HZ" -v PARENT_REV="$PARENT_REV" "$AWK_COLS"'
     { printf "| %d | %s | %s (%s) | %s | %s | %s | %s | %s | %s | %s |\n", n, label, f(srv, 1), f(srv_mean, 1),
         (cpu_gbit < 0 ? "–" : f(cpu_gbit, 3) (runs > 1 ? " (" f(kmin, 3) "–" f(kmax, 3) ")" : "")), f(hwm / 1024, 1), f(rss_client, 2), f(sock_client, 1),
         (name == "icecast" ? f(src, 1) : "–"), f(gen, 1), f(other, 1) }' "$RESULTS"
@@ -425,7 +400,7 @@ table() {
     echo
     echo "| Clients | CPU per Gbit: mkvcast / raw sender | CPU per Gbit: mkvcast / Icecast2 | RSS per client: mkvcast / raw sender | RSS per client: mkvcast / Icecast2 |"
     echo "|---:|---:|---:|---:|---:|"
-    awk -F'\t' -v HZ="$HZ" "$AWK_COLS"'
+    awk -F'\t' -v HZ="$HZ" -v PARENT_REV="$PARENT_REV" "$AWK_COLS"'
     { cg[n, name] = cpu_gbit; rc_[n, name] = rss_client; seen[n, name] = 1
       if (!(n in order)) { order[n] = ++k; ns[k] = n } }
     function ratio(a, b) { return (a >= 0 && b > 0.005) ? sprintf("%.2f", a / b) : "–" }
@@ -440,7 +415,7 @@ table() {
 }
 
 targets() {
-    awk -F'\t' -v HZ="$HZ" "$AWK_COLS"'
+    awk -F'\t' -v HZ="$HZ" -v PARENT_REV="$PARENT_REV" "$AWK_COLS"'
     { cg[n, name] = cpu_gbit; rcl[n, name] = rss_client; p[n, name] = p99; r[n, name] = rate
       ok[n, name] = (conn == n && clean_runs == runs)
       seen[n, name] = 1; if (name == "mkvcast" && n > maxn) maxn = n }
@@ -513,6 +488,9 @@ $(if ((REPEAT > 1)); then echo "- Every client count ran $REPEAT times per serve
   - **mkvcast**:
 
         $CMD_MKVCAST
+$(if [[ " $SERVERS " == *" mkvcast-flush"* || " $SERVERS " == *" parent "* ]]; then
+    echo; echo '    with `--flush-ms 0` / `--flush-ms 50` added for *mkvcast --flush-ms 0 / 50*;'
+    echo "    *parent $PARENT_REV* is $PARENT_BIN with the same arguments."; fi)
 
   - **Icecast2**: \`icecast2 -c icecast.xml\` (written to a temp dir:
     \`<clients>\` 20000, \`<sources>\` 2, \`<queue-size>\` 524288,

@@ -33,6 +33,10 @@ pub struct Shared {
     pub fixed_interval_ms: Option<u64>,
     /// Largest Cluster timestamp step any viewer saw.
     pub observed_interval_ms: u64,
+    /// When the run started, and how many stalls began in each second
+    /// since (where a server's stalls come from: the ramp, or later).
+    pub start: Instant,
+    pub stall_starts: Vec<u64>,
 }
 
 impl Shared {
@@ -47,6 +51,17 @@ impl Shared {
 
     pub fn stall_threshold(&self) -> Duration {
         self.interval() + STALL_SLACK
+    }
+
+    /// A stall whose silence began at `since`.
+    pub fn note_stall(&mut self, since: Instant) {
+        let s = since.saturating_duration_since(self.start).as_secs() as usize;
+        if s < 4 * 3600 {
+            if self.stall_starts.len() <= s {
+                self.stall_starts.resize(s + 1, 0);
+            }
+            self.stall_starts[s] += 1;
+        }
     }
 }
 
@@ -225,6 +240,7 @@ impl Client {
         let gap = now - self.last_data;
         if gap > shared.stall_threshold() {
             self.stalls += 1;
+            shared.note_stall(self.last_data);
         }
         self.max_gap = self.max_gap.max(gap);
         self.last_data = now;
@@ -249,11 +265,12 @@ impl Client {
     }
 
     /// Counts a final stall for a viewer still waiting at the end.
-    pub fn finish(&mut self, now: Instant, threshold: Duration) {
+    pub fn finish(&mut self, now: Instant, threshold: Duration, shared: &mut Shared) {
         if self.phase == Phase::Body {
             let gap = now - self.last_data;
             if gap > threshold {
                 self.stalls += 1;
+                shared.note_stall(self.last_data);
             }
             self.max_gap = self.max_gap.max(gap);
         } else if matches!(

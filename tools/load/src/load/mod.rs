@@ -157,8 +157,10 @@ impl<'a> Run<'a> {
             total_bytes: 0,
             fixed_interval_ms: args.cluster_interval_ms,
             observed_interval_ms: 0,
+            start: Instant::now(),
+            stall_starts: Vec::new(),
         };
-        let start = Instant::now();
+        let start = shared.start;
         Ok(Run {
             args,
             target,
@@ -217,7 +219,7 @@ impl<'a> Run<'a> {
         let (opened, window_start_bytes) = self.window.unwrap_or((end, 0));
         let threshold = self.shared.stall_threshold();
         for (_, client) in self.clients.iter_mut() {
-            client.finish(end, threshold);
+            client.finish(end, threshold, &mut self.shared);
         }
         let window = Window {
             ramp: opened - self.start,

@@ -28,6 +28,8 @@ pub struct Summary {
     window: Duration,
     stalls: u64,
     stalled_clients: usize,
+    /// (second since the start, stalls whose silence began in it), nonzero only.
+    stall_starts: Vec<(usize, u64)>,
     max_gap: Duration,
     interval: Duration,
     interval_estimated: bool,
@@ -75,6 +77,9 @@ impl Summary {
             window: w.window,
             stalls: all().map(|c| u64::from(c.stalls)).sum(),
             stalled_clients: all().filter(|c| c.stalls > 0).count(),
+            stall_starts: (shared.stall_starts.iter().copied().enumerate())
+                .filter(|&(_, n)| n > 0)
+                .collect(),
             max_gap: all().map(|c| c.max_gap).max().unwrap_or_default(),
             interval: shared.interval(),
             interval_estimated: shared.fixed_interval_ms.is_none()
@@ -160,6 +165,16 @@ impl Summary {
             .raw("stalls", self.stalls)
             .raw("stalled_clients", self.stalled_clients)
             .raw("max_gap_ms", self.max_gap.as_millis())
+            .raw(
+                "stall_starts",
+                format!(
+                    "{{{}}}",
+                    (self.stall_starts.iter())
+                        .map(|(s, n)| format!("\"{s}\":{n}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+            )
             .raw("cluster_interval_ms", self.interval.as_millis())
             .raw("invalid", self.invalid)
             .raw("invalid_reasons", self.invalid_reasons.json())
