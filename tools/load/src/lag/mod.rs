@@ -166,7 +166,8 @@ fn text(s: &Seen) -> String {
         out.push_str(&format!(
             "join: first byte {} ms, first block {:.1} ms (media time {:.3} s); \
              behind live {:.1} ms at connect, {:.1} ms at the first block\n",
-            j.first_byte_ms.map_or("–".to_string(), |v| format!("{v:.1}")),
+            j.first_byte_ms
+                .map_or("–".to_string(), |v| format!("{v:.1}")),
             j.first_block_ms,
             j.first_block_media_ms / 1000.0,
             j.behind_at_connect_ms,
@@ -224,7 +225,11 @@ fn json(s: &Seen) -> String {
             j.fixed("first_block_ms", r.first_block_ms, 3)
                 .fixed("first_block_media_ms", r.first_block_media_ms, 3)
                 .fixed("behind_live_at_connect_ms", r.behind_at_connect_ms, 3)
-                .fixed("behind_live_at_first_block_ms", r.behind_at_first_block_ms, 3)
+                .fixed(
+                    "behind_live_at_first_block_ms",
+                    r.behind_at_first_block_ms,
+                    3,
+                )
         }
         None => [
             "first_byte_ms",
@@ -280,9 +285,11 @@ mod tests {
         ));
         assert!(text(&s).contains("nothing to measure"));
         s.want_join = true;
-        assert!(json(&s).ends_with("\"first_byte_ms\":null,\"first_block_ms\":null,\
+        assert!(json(&s).ends_with(
+            "\"first_byte_ms\":null,\"first_block_ms\":null,\
              \"first_block_media_ms\":null,\"behind_live_at_connect_ms\":null,\
-             \"behind_live_at_first_block_ms\":null}"));
+             \"behind_live_at_first_block_ms\":null}"
+        ));
     }
 
     /// Connect at 0; the server sends a burst from media time 0 at 5 ms,
