@@ -139,21 +139,8 @@ sock_pages() { awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "mem") pri
 # Busy clock ticks of the whole machine (all CPUs).
 busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 sleep_until() { local d; d=$(awk -v t="$1" -v n="$(now)" 'BEGIN { d = t - n; print (d > 0 ? d : 0) }'); sleep "$d"; }
-port_listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q LISTEN; }
-wait_port() {
-    for _ in $(seq 100); do port_listening "$1" && return 0; sleep 0.1; done
-    return 1
-}
-# Waits until URL answers 200 (reads at most a second of the stream).
-wait_stream() {
-    local code
-    for _ in $(seq 30); do
-        code=$(curl -s -o /dev/null --max-time 1 -w '%{http_code}' "$1" || true)
-        [[ $code == 200 ]] && return 0
-        sleep 0.5
-    done
-    return 1
-}
+# shellcheck source=bench/wait.sh
+source "$ROOT/bench/wait.sh"
 # Typical value of column COL (CPU %) of FILE: the interquartile mean, i.e.
 # the mean of the middle half of the values (robust to a few bad seconds,
 # and not quantised to whole clock ticks as a median would be); below 5 %,

@@ -113,20 +113,8 @@ cargo build --release --quiet -p mkvcast --bin mkvcast -p mkvcast-load --bin mkv
 MKVCAST=$ROOT/target/release/mkvcast
 LOAD=$ROOT/target/release/mkvcast-load
 
-port_listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q LISTEN; }
-wait_port() {
-    for _ in $(seq 100); do port_listening "$1" && return 0; sleep 0.1; done
-    return 1
-}
-wait_stream() {
-    local code
-    for _ in $(seq 30); do
-        code=$(curl -s -o /dev/null --max-time 1 -w '%{http_code}' "$1" || true)
-        [[ $code == 200 ]] && return 0
-        sleep 0.5
-    done
-    return 1
-}
+# shellcheck source=bench/wait.sh
+source "$ROOT/bench/wait.sh"
 # shellcheck source=bench/icecast_config.sh
 source "$ROOT/bench/icecast_config.sh"
 
