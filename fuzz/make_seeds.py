@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes seed corpora for the fuzz targets from the bundled fixtures.
 
-    python3 fuzz/make_seeds.py          # -> fuzz/corpus/{ebml,segmenter}.raw/
+    python3 fuzz/make_seeds.py          # -> fuzz/corpus/{ebml,segmenter,chunked}.raw/
 
 ebml: the first 4 KiB and 64 KiB of each fixture, and the data of its
 Info, Tracks and first clusters (the targets walk them as master elements).
@@ -9,7 +9,11 @@ segmenter: two chunking-control bytes, then: each fixture shrunk (header
 elements, then its first clusters with every frame cut to a few bytes: the
 same structure in a few KiB, which the fuzzer mutates far faster), the
 first 64 KiB of some fixtures, two whole small ones, and two streams
-joined (a second EBML header). Seeds go to *.raw/ (not kept); fuzzing grows them there and
+joined (a second EBML header).
+chunked: two chunking-control bytes, then a chunked request body: fixture
+bytes in encoder-like chunks, extensions, trailers, a pipelined request,
+and the abuse cases (a long size line, 2^64, a missing CRLF, bare LFs,
+oversized or bad trailers, a cut). Seeds go to *.raw/ (not kept); fuzzing grows them there and
 `cargo fuzz cmin` writes the minimised corpus to fuzz/corpus/<target>/.
 """
 import hashlib
@@ -173,7 +177,48 @@ def main():
     a = open(os.path.join(FIX, "opus_only.webm"), "rb").read()
     v = open(os.path.join(FIX, "vp8_vorbis.webm"), "rb").read()
     save("segmenter", bytes([6, 1]) + a[:40000] + v[:60000], "joined")
+    chunked_seeds(v)
     return 0
+
+
+def chunk(data, ext=b"", upper=False, zeros=0):
+    size = b"%0*x" % (zeros + 1, len(data))
+    return (size.upper() if upper else size) + ext + b"\r\n" + data + b"\r\n"
+
+
+def chunks(data, size, **kw):
+    return b"".join(chunk(data[i : i + size], **kw) for i in range(0, len(data), size))
+
+
+CHUNKED_CTL = (bytes([0xFC, 0x3F]), bytes([0x18, 0x00]), bytes([0x05, 0x00]), bytes([0x02, 0x5A]))
+
+
+def chunked_seeds(webm):
+    """Chunked bodies for the `chunked` target, each in four chunkings."""
+    end = b"0\r\n\r\n"
+    seeds = {
+        # ffmpeg/libshout/GStreamer-like: fixed-size chunks of WebM.
+        "webm-4k": chunks(webm[:12288], 4096) + end,
+        "webm-odd": chunks(webm[:3000], 777, upper=True) + end,
+        "ext-trailers": chunk(b"hello", b";name=value") + chunk(b" world", b' ; q="a;b"')
+        + chunk(b"0123456789", zeros=3) + b"0;last\r\nX-Foo: bar\r\nX-Bar:\r\n\r\n",
+        "pipelined": chunk(b"abc") + end + b"PUT /next HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+        "probe": end,
+        "long-line": b"5;" + b"a" * 5000 + b"\r\nhello\r\n" + end,
+        "line-at-cap": b"5;" + b"a" * (4096 - 4) + b"\r\nhello\r\n" + end,
+        "size-2pow64": b"10000000000000000\r\n" + b"x" * 64,
+        "size-max": b"ffffffffffffffff\r\n" + b"x" * 64,
+        "no-crlf": b"5\r\nhelloX\r\n" + end,
+        "bare-lf": b"5\n" + b"hello\n" + end,
+        "lf-in-ext": b"5;a\nb\r\nhello\r\n" + end,
+        "empty-size": b"\r\nhello",
+        "big-trailers": b"0\r\nX: " + b"t" * 9000 + b"\r\n\r\n",
+        "bad-trailers": b"0\r\nnot a field\r\n\r\n",
+        "cut": chunk(b"hello") + b"a\r\nhel",
+    }
+    for name, body in seeds.items():
+        for ctl in CHUNKED_CTL:
+            save("chunked", ctl + body, name)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ mod test_fixtures;
 
 /// For mkvcast's own tests, fuzz targets and tools only (`tests/`,
 /// `testkit/`, `fuzz/`, `tools/`): the EBML primitives, element IDs and
-/// element parsers they build and check streams with. Not part of the
+/// element parsers they build and check streams with, and the request body
+/// decoder they fuzz. Not part of the
 /// public API: hidden from the docs, and it changes with the parsers, with
 /// no stability promise.
 #[doc(hidden)]
@@ -70,5 +71,12 @@ pub mod internals {
     pub mod header {
         pub use crate::matroska::builder::{parse_doc_type, rewrite_info};
         pub use crate::matroska::tracks::parse_tracks;
+    }
+
+    /// The push-ingest request body decoder (length, chunked, until close).
+    pub mod body {
+        pub use crate::server::body::{
+            BodyDecoder, BodyError, Framing, MAX_CHUNK_LINE, MAX_TRAILER_BYTES,
+        };
     }
 }

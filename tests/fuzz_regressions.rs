@@ -38,13 +38,14 @@ fn replay(files: &[PathBuf], check: fn(&[u8])) {
 }
 
 #[test]
-fn saved_fuzz_findings_pass_both_targets() {
+fn saved_fuzz_findings_pass_every_target() {
     let files: Vec<PathBuf> = files_in(&root().join("tests/fuzz_regressions"))
         .into_iter()
         .filter(|p| p.extension().is_none_or(|e| e != "md"))
         .collect();
     replay(&files, fuzz_checks::check_ebml);
     replay(&files, fuzz_checks::check_segmenter);
+    replay(&files, fuzz_checks::check_chunked);
 }
 
 #[test]
@@ -59,4 +60,11 @@ fn minimised_segmenter_corpus() {
     let files = files_in(&root().join("fuzz/corpus/segmenter"));
     assert!(files.len() >= 10, "fuzz/corpus/segmenter is missing");
     replay(&files, fuzz_checks::check_segmenter);
+}
+
+#[test]
+fn minimised_chunked_corpus() {
+    let files = files_in(&root().join("fuzz/corpus/chunked"));
+    assert!(files.len() >= 10, "fuzz/corpus/chunked is missing");
+    replay(&files, fuzz_checks::check_chunked);
 }

@@ -10,6 +10,7 @@
 
 mod accept;
 mod admin;
+pub(crate) mod body;
 mod client;
 mod config;
 mod fanout;

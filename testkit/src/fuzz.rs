@@ -12,8 +12,10 @@ use mkvcast::internals::ebml::{self, ChildError};
 use mkvcast::internals::{header, ids};
 use mkvcast::segmenter::LiveCluster;
 
+mod chunked;
 mod segmenter;
 
+pub use chunked::{check_chunked, run_chunked, Decoded};
 pub use segmenter::{
     check_segmenter, chunk_sizes, run_segmenter, run_segmenter_with, Out, Outcome,
 };
