@@ -12,6 +12,8 @@ mod accept;
 mod admin;
 mod client;
 mod config;
+#[cfg_attr(not(test), allow(dead_code))]
+mod credentials;
 mod fanout;
 mod flush;
 mod http;
