@@ -24,6 +24,8 @@ mod shutdown;
 mod slots;
 mod status;
 mod stream;
+#[cfg_attr(not(test), allow(dead_code))]
+mod throttle;
 mod timeouts;
 
 #[cfg(test)]
