@@ -18,6 +18,8 @@ mod fanout;
 mod flush;
 mod http;
 mod listen;
+#[cfg_attr(not(test), allow(dead_code))]
+mod proxy;
 mod request;
 mod respond;
 mod shutdown;
