@@ -19,6 +19,8 @@ mod flush;
 mod http;
 mod listen;
 #[cfg_attr(not(test), allow(dead_code))]
+mod negotiate;
+#[cfg_attr(not(test), allow(dead_code))]
 mod proxy;
 mod request;
 mod respond;
