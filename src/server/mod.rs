@@ -13,16 +13,24 @@ mod admin;
 pub(crate) mod body;
 mod client;
 mod config;
+#[cfg_attr(not(test), allow(dead_code))]
+mod credentials;
 mod fanout;
 mod flush;
 mod http;
 mod listen;
+#[cfg_attr(not(test), allow(dead_code))]
+mod negotiate;
+#[cfg_attr(not(test), allow(dead_code))]
+mod proxy;
 mod request;
 mod respond;
 mod shutdown;
 mod slots;
 mod status;
 mod stream;
+#[cfg_attr(not(test), allow(dead_code))]
+mod throttle;
 mod timeouts;
 
 #[cfg(test)]
