@@ -18,6 +18,9 @@
 // clippy.toml); CI denies the warnings.
 #![warn(clippy::too_many_lines)]
 
+/// Mount configuration: the `--config` file, `--mount`/`--ingest`, path
+/// rules and what a reload changes.
+pub mod config;
 mod continuity;
 mod ebml;
 pub mod error;
