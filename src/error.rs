@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 
+use crate::config::ConfigError;
 use crate::input::{InputError, InputFailure};
 
 /// Why the server could not start or stopped with a failure.
@@ -19,6 +20,10 @@ pub enum Error {
     Open(InputError),
     /// The input failed before any stream was served.
     Input(InputFailure),
+    /// The configuration file (or a `--mount`/`--ingest`) is wrong.
+    Config(ConfigError),
+    /// A mount's input could not be opened at start.
+    Mount(String, InputError),
 }
 
 impl fmt::Display for Error {
@@ -29,6 +34,8 @@ impl fmt::Display for Error {
             Error::Input(e) => write!(f, "{e}"),
             Error::Listen(e) => write!(f, "{e}"),
             Error::Poll(e) => write!(f, "poll failed: {e}"),
+            Error::Config(e) => write!(f, "{e}"),
+            Error::Mount(path, e) => write!(f, "mount {path}: {e}"),
         }
     }
 }
@@ -37,8 +44,9 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Listen(e) | Error::Poll(e) => Some(e),
-            Error::Open(e) => Some(e),
+            Error::Open(e) | Error::Mount(_, e) => Some(e),
             Error::Input(e) => Some(e),
+            Error::Config(e) => Some(e),
             Error::Usage(_) => None,
         }
     }

@@ -1,107 +1,19 @@
 //! `mkvcast`: the command line. Everything else lives in the library.
 #![forbid(unsafe_code)]
 
+mod cli;
+
 use std::io::IsTerminal;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
 
 use argh::FromArgs;
+use cli::args::Args;
+use cli::mounts::{self, ms};
+use cli::{listen, signals};
+use mkvcast::config::FileConfig;
 use mkvcast::error::Error;
-use mkvcast::input::{self, Input, InputOptions, InputStats};
-use mkvcast::server::{self, Config, Listeners, Server, Shutdown, StreamInput};
-
-/// Live HTTP streaming of Matroska/WebM. Reads one input in real time (paced
-/// by its own timestamps) and serves it to every HTTP client, each starting
-/// on a keyframe. Open http://HOST:PORT/ in a browser, ffplay or mpv.
-#[derive(FromArgs, Debug)]
-struct Args {
-    /// the input: a Matroska/WebM file, `-` for stdin, or an http:// URL
-    /// (default: stdin when it is not a terminal)
-    #[argh(positional)]
-    input: Option<String>,
-
-    /// address to listen on, e.g. 127.0.0.1:8080 or [::]:9000; repeat for
-    /// several (default: port 8080 on all IPv4 and IPv6 addresses)
-    #[argh(option)]
-    listen: Vec<String>,
-
-    /// most viewers streaming at once; more get 503 (default 16)
-    #[argh(option, default = "16")]
-    max_clients: usize,
-
-    /// media a joiner gets at least, in ms, from a keyframe: a joiner plays
-    /// this far behind live (default 3000; with --burst-bytes 0, 0 starts
-    /// at the newest keyframe)
-    #[argh(option, default = "3000")]
-    buffer_ms: u64,
-
-    /// bytes a joiner gets at least, from a keyframe: players need some
-    /// tens of kilobytes before they start (default 65536; see "Latency" in
-    /// the README for what it costs)
-    #[argh(option, default = "65536")]
-    burst_bytes: usize,
-
-    /// write a viewer no later than this many ms after new data arrived,
-    /// and no more often: fewer, larger writes (default 50; 0 = every
-    /// block at once)
-    #[argh(option, default = "50")]
-    flush_ms: u64,
-
-    /// publish clusters as fast as they are read, for inputs that are
-    /// already live (default: pace by the media's timestamps)
-    #[argh(switch)]
-    no_pace: bool,
-
-    /// start a file again at its end, with continuous timestamps, forever
-    #[argh(switch, long = "loop")]
-    looping: bool,
-
-    /// a viewer skips ahead to the next keyframe when its oldest unsent data
-    /// waited longer than this (wall clock) and its queue spans more media
-    /// than this, in ms; fast input alone never makes it skip (default 10000)
-    #[argh(option, default = "10000")]
-    client_queue_ms: u64,
-
-    /// time allowed to send a complete request, in ms (default 10000)
-    #[argh(option, default = "10000")]
-    request_timeout_ms: u64,
-
-    /// close a client that takes no data for this long, in ms (default 30000)
-    #[argh(option, default = "30000")]
-    stall_timeout_ms: u64,
-
-    /// for an http:// input: keep reconnecting (1 s to 30 s apart) for this
-    /// long without receiving a cluster before ending, in ms (default 60000)
-    #[argh(option, default = "60000")]
-    reconnect_timeout_ms: u64,
-
-    /// most viewers from one remote address (default: no limit)
-    #[argh(option)]
-    max_clients_per_ip: Option<usize>,
-
-    /// address for the status page (/status), /status.json and Prometheus
-    /// /metrics, or `off` (default 127.0.0.1:9090; viewers' addresses are
-    /// shown there, so keep it private)
-    #[argh(option)]
-    admin_listen: Option<String>,
-
-    /// on SIGTERM/SIGINT, time clients get to take their queued data before
-    /// the server closes them and exits, in ms (default 5000)
-    #[argh(option, default = "5000")]
-    drain_timeout_ms: u64,
-
-    /// keep Attachments (fonts, cover art) in the live stream even when no
-    /// ASS/SSA subtitle track needs them; browsers may then not start a
-    /// live stream (default: dropped, with a log line)
-    #[argh(switch)]
-    keep_attachments: bool,
-
-    /// print the version and exit
-    #[argh(switch, short = 'V')]
-    version: bool,
-}
+use mkvcast::input::{Input, InputOptions};
+use mkvcast::server::{self, Cidr, Config, Server, Shutdown, TrustedProxies};
 
 /// argh takes a lone `-` for an option; it stands in for stdin here.
 const STDIN_ARG: &str = "\u{0}stdin";
@@ -143,69 +55,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn listen_addrs(specs: &[String]) -> Result<Vec<SocketAddr>, String> {
-    if specs.is_empty() {
-        // [::] accepts IPv4 too on Linux (dual stack); fall back to IPv4 only
-        // where IPv6 is off.
-        let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 8080);
-        if std::net::TcpListener::bind(v6).is_ok() {
-            return Ok(vec![v6]);
-        }
-        return Ok(vec![SocketAddr::new(
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            8080,
-        )]);
-    }
-    specs
-        .iter()
-        .map(|s| {
-            s.parse::<SocketAddr>()
-                .or_else(|_| {
-                    s.parse::<u16>()
-                        .map(|p| SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), p))
-                })
-                .map_err(|_| {
-                    format!(
-                        "--listen {s:?}: expected ADDRESS:PORT such as 127.0.0.1:8080 or [::]:8080"
-                    )
-                })
-        })
-        .collect()
-}
-
-/// Binds the admin listener. The default address is best effort (another
-/// instance may hold it); an address given explicitly must work.
-fn bind_admin(spec: Option<&str>) -> Result<Option<mio::net::TcpListener>, Error> {
-    let (addr, explicit) = match spec {
-        Some("off") => return Ok(None),
-        Some(s) => (
-            s.parse::<SocketAddr>().map_err(|_| {
-                Error::Usage(format!(
-                    "--admin-listen {s:?}: expected ADDRESS:PORT or `off`"
-                ))
-            })?,
-            true,
-        ),
-        None => (SocketAddr::from(([127, 0, 0, 1], 9090)), false),
-    };
-    match server::bind(&[addr]) {
-        Ok(mut l) => {
-            let l = l.pop();
-            if let Some(a) = l.as_ref().and_then(|l| l.local_addr().ok()) {
-                log::info!(
-                    "admin: status page on http://{a}/status, metrics on http://{a}/metrics"
-                );
-            }
-            Ok(l)
-        }
-        Err(e) if explicit => Err(Error::Listen(e)),
-        Err(e) => {
-            log::warn!("{e}; running without the status page (see --admin-listen)");
-            Ok(None)
-        }
-    }
-}
-
 /// The input the arguments name (stdin when none is given and stdin is
 /// not a terminal).
 fn input_of(args: &Args) -> Result<Input, Error> {
@@ -230,112 +79,110 @@ fn input_of(args: &Args) -> Result<Input, Error> {
     Ok(input)
 }
 
-/// Binds the stream listeners (and logs where they are) and the admin one.
-fn bind_all(args: &Args) -> Result<Listeners, Error> {
-    let addrs = listen_addrs(&args.listen).map_err(Error::Usage)?;
-    let admin = bind_admin(args.admin_listen.as_deref())?;
-    let stream = server::bind(&addrs).map_err(Error::Listen)?;
-    for l in &stream {
-        if let Ok(a) = l.local_addr() {
-            log::info!("listening on http://{a}/");
-        }
-    }
-    Ok(Listeners { stream, admin })
-}
-
-/// A short name for the status page: a file's name without its folder.
-fn display_name(input: &Input) -> String {
-    match input {
-        Input::File(p) => p
-            .file_name()
-            .map_or(input.name(), |n| n.to_string_lossy().into_owned()),
-        other => other.name(),
-    }
-}
-
 fn server_config(args: &Args, input_name: String) -> Config {
     Config {
-        max_clients: args.max_clients,
-        buffer_ms: args.buffer_ms,
-        burst_bytes: args.burst_bytes,
-        flush: Duration::from_millis(args.flush_ms),
-        client_queue_ms: args.client_queue_ms,
-        request_timeout: Duration::from_millis(args.request_timeout_ms),
-        stall_timeout: Duration::from_millis(args.stall_timeout_ms),
-        drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+        max_clients_total: args.max_clients_total,
+        request_timeout: ms(args.request_timeout_ms),
+        keepalive_timeout: ms(args.keepalive_timeout_ms),
+        stall_timeout: ms(args.stall_timeout_ms),
+        drain_timeout: ms(args.drain_timeout_ms),
         max_clients_per_ip: args.max_clients_per_ip,
-        input_name,
+        max_ingest_buffer_bytes: args.max_ingest_buffer_bytes,
+        mount: mounts::base_options(args, input_name),
         ..Config::default()
     }
 }
 
-fn run(args: Args) -> Result<(), Error> {
+/// Applies the file's process-wide keys over the command line's.
+fn apply_globals(args: &mut Args, g: &mkvcast::config::Globals) {
+    macro_rules! set {
+        ($($k:ident),*) => { $( if let Some(v) = g.$k.clone() { args.$k = v.into(); } )* };
+    }
+    set!(max_clients_total, max_ingest_buffer_bytes, keepalive_timeout_ms,
+         request_timeout_ms, stall_timeout_ms, drain_timeout_ms, admin_listen);
+    if g.max_clients_per_ip.is_some() {
+        args.max_clients_per_ip = g.max_clients_per_ip;
+    }
+    if !g.listen.is_empty() {
+        args.listen = g.listen.clone();
+    }
+    if !g.trusted_proxy.is_empty() {
+        args.trusted_proxy = g.trusted_proxy.clone();
+    }
+}
+
+fn trusted_proxies(args: &Args) -> Result<TrustedProxies, Error> {
+    args.trusted_proxy
+        .iter()
+        .map(|c| {
+            c.parse::<Cidr>()
+                .map_err(|e| Error::Usage(format!("--trusted-proxy {c:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(TrustedProxies)
+}
+
+fn run(mut args: Args) -> Result<(), Error> {
+    match mounts::plan(&args)? {
+        None => run_single(args),
+        Some(cfg) => {
+            apply_globals(&mut args, &cfg.globals);
+            mounts::check(&cfg, &args)?;
+            run_mounts(args, cfg)
+        }
+    }
+}
+
+/// The one-input form: one stream at every path; exits when it ends.
+fn run_single(args: Args) -> Result<(), Error> {
     let input = input_of(&args)?;
     let reader = input.open().map_err(Error::Open)?;
-    let listeners = bind_all(&args)?;
+    let trusted = trusted_proxies(&args)?;
+    let listeners = listen::bind_all(&args.listen, args.admin_listen.as_deref())?;
     let (poll, waker) = server::poll_and_waker().map_err(Error::Listen)?;
-    let (tx, rx) = mpsc::channel();
     log::info!("reading {}", input.name());
     let options = InputOptions {
         pace: !args.no_pace,
         looping: args.looping,
-        reconnect_timeout: Duration::from_millis(args.reconnect_timeout_ms),
+        reconnect_timeout: ms(args.reconnect_timeout_ms),
         keep_attachments: args.keep_attachments,
-        forward_blocks: !hold_clusters(),
+        forward_blocks: !mounts::hold_clusters(),
     };
-    let input_waker = waker.clone();
-    let input_name = display_name(&input);
-    let log_name = input.name();
-    let stats = Arc::new(InputStats::default());
-    input::spawn(input, reader, options, stats.clone(), move |ev| {
-        if tx.send(ev).is_ok() {
-            let _ = input_waker.wake();
-        }
-    });
-    let stream = StreamInput {
-        events: rx,
-        name: log_name,
-        stats,
-    };
-    let config = server_config(&args, input_name);
+    let config = server_config(&args, mounts::display_name(&input));
+    let stream = mounts::start_input(input, reader, options, &waker);
     let shutdown = Shutdown::new(waker.clone());
-    let server = Server::new(poll, waker, listeners, stream, config).map_err(Error::Listen)?;
-    handle_signals(shutdown.clone()).map_err(Error::Listen)?;
-    let result = server.run(shutdown);
+    let mut server = Server::new(poll, waker, listeners, stream, config).map_err(Error::Listen)?;
+    server.set_trusted_proxies(trusted);
+    signals::handle(shutdown.clone(), None).map_err(Error::Listen)?;
+    finish(server.run(shutdown))
+}
+
+/// Mounts: runs until SIGTERM/SIGINT; SIGHUP re-reads a config file.
+fn run_mounts(args: Args, cfg: FileConfig) -> Result<(), Error> {
+    let trusted = trusted_proxies(&args)?;
+    let listeners = listen::bind_all(&args.listen, args.admin_listen.as_deref())?;
+    let (poll, waker) = server::poll_and_waker().map_err(Error::Listen)?;
+    let setups = mounts::setups(&cfg, &args, &waker)?;
+    let config = server_config(&args, String::new());
+    let shutdown = Shutdown::new(waker.clone());
+    let default_mount = cfg.default_mount.clone();
+    let mut server = Server::with_mounts(poll, waker.clone(), listeners, setups, default_mount, config)
+        .map_err(Error::Listen)?;
+    server.set_trusted_proxies(trusted);
+    log::info!(
+        "serving {} mounts: {}",
+        cfg.mounts.len(),
+        cfg.mounts.iter().map(|m| m.path.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    let reload = args.config.is_some().then(|| signals::Reloader::new(args, cfg, server.control(), waker));
+    signals::handle(shutdown.clone(), reload).map_err(Error::Listen)?;
+    finish(server.run(shutdown))
+}
+
+fn finish(result: Result<(), Error>) -> Result<(), Error> {
     if result.is_ok() {
         log::info!("done");
     }
     result
 }
 
-/// `MKVCAST_HOLD_CLUSTERS=1`, a control for tests only (TESTING.md):
-/// deliver whole clusters, as before blocks were forwarded, to compare
-/// the two.
-fn hold_clusters() -> bool {
-    std::env::var("MKVCAST_HOLD_CLUSTERS").is_ok_and(|v| v.trim() == "1")
-}
-
-/// SIGTERM/SIGINT ask the server to drain and stop; a second one exits at
-/// once. SIGHUP is logged and ignored (there is no configuration to
-/// reload). The handlers live here, not in the library: a program that
-/// embeds the server decides what its signals mean.
-fn handle_signals(shutdown: Shutdown) -> std::io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for sig in signals.forever() {
-                if sig == SIGHUP {
-                    log::info!("SIGHUP ignored: mkvcast has no configuration to reload");
-                    continue;
-                }
-                log::info!("signal {sig}: draining viewers, then exiting");
-                if shutdown.trigger().unwrap_or(true) {
-                    log::warn!("second signal: exiting now");
-                    std::process::exit(0);
-                }
-            }
-        })?;
-    Ok(())
-}

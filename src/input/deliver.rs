@@ -14,7 +14,7 @@ use crate::segmenter::{Event, LiveBlock, LiveCluster};
 use crate::time::{Nanos, Ticks};
 
 /// Hands segmenter events on as input events, shifted and paced.
-pub(super) struct Delivery<'a, C> {
+pub(super) struct Delivery<C> {
     continuity: Continuity,
     /// `None` when not pacing.
     pacer: Option<Pacer<C>>,
@@ -22,7 +22,7 @@ pub(super) struct Delivery<'a, C> {
     /// first: for a regular file, whose reads never wait, this costs no
     /// latency and makes every block's decode-time estimate exact.
     read_ahead: bool,
-    stats: &'a InputStats,
+    stats: Arc<InputStats>,
     /// The served cluster being delivered.
     open: Option<Open>,
 }
@@ -39,10 +39,10 @@ struct Open {
     floor: Option<Nanos>,
 }
 
-impl<'a, C: Clock> Delivery<'a, C> {
+impl<C: Clock> Delivery<C> {
     /// A delivery pacing with `pacer` (none: as fast as the input goes),
     /// holding whole clusters before release when `read_ahead`.
-    pub(super) fn new(pacer: Option<Pacer<C>>, read_ahead: bool, stats: &'a InputStats) -> Self {
+    pub(super) fn new(pacer: Option<Pacer<C>>, read_ahead: bool, stats: Arc<InputStats>) -> Self {
         Delivery {
             continuity: Continuity::new(),
             pacer,

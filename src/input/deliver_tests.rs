@@ -34,8 +34,8 @@ fn read(events: Vec<Event>) -> Read {
 /// for a regular file); returns each event with when it went out, in ms.
 fn deliver(reads: Vec<Read>, read_ahead: bool) -> Vec<(u64, Got)> {
     let clock = FakeClock::new();
-    let stats = InputStats::default();
-    let mut d = Delivery::new(Some(Pacer::new(clock.clone())), read_ahead, &stats);
+    let stats = Arc::new(InputStats::default());
+    let mut d = Delivery::new(Some(Pacer::new(clock.clone())), read_ahead, stats.clone());
     let mut out = Vec::new();
     let mut emit = |e: InputEvent| {
         let got = match e {
@@ -221,8 +221,8 @@ fn a_restart_goes_out_right_before_the_next_pass_and_its_blocks_shift() {
 fn without_pacing_everything_goes_out_as_read_and_the_end_does_not_wait() {
     let s = video_stream(&[(0, &[0, 40]), (5000, &[0, 40])]);
     let clock = FakeClock::new();
-    let stats = InputStats::default();
-    let mut d = Delivery::<FakeClock>::new(None, false, &stats);
+    let stats = Arc::new(InputStats::default());
+    let mut d = Delivery::<FakeClock>::new(None, false, stats.clone());
     let mut n = 0;
     let clusters = d.deliver(s.live_events(), &mut |_| n += 1);
     d.wait_end();
@@ -234,8 +234,8 @@ fn without_pacing_everything_goes_out_as_read_and_the_end_does_not_wait() {
 fn the_end_waits_until_the_last_frame_has_played_out() {
     let s = video_stream(&[(0, &[0, 40])]);
     let clock = FakeClock::new();
-    let stats = InputStats::default();
-    let mut d = Delivery::new(Some(Pacer::new(clock.clone())), true, &stats);
+    let stats = Arc::new(InputStats::default());
+    let mut d = Delivery::new(Some(Pacer::new(clock.clone())), true, stats.clone());
     d.deliver(s.live_events(), &mut |_| {});
     assert_eq!(clock.elapsed(), Duration::from_millis(40));
     d.wait_end();

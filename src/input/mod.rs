@@ -7,6 +7,7 @@ mod deliver;
 mod http;
 mod open;
 mod pacer;
+mod push;
 mod stats;
 
 use std::io::{self, Read};
@@ -21,6 +22,7 @@ use deliver::Delivery;
 use pacer::{Pacer, WallClock};
 
 pub use open::{Input, InputError, InputFailure, Reader};
+pub use push::PushInput;
 pub use stats::{InputState, InputStats};
 
 /// Read size: large enough for few syscalls, small next to a cluster.
@@ -116,7 +118,7 @@ fn run<F: FnMut(InputEvent)>(
     input: &Input,
     mut reader: Reader,
     options: InputOptions,
-    stats: &InputStats,
+    stats: &Arc<InputStats>,
     emit: &mut F,
 ) -> Result<(), InputError> {
     let mut segmenter = Segmenter::with_options(SegmenterOptions {
@@ -135,7 +137,7 @@ fn run<F: FnMut(InputEvent)>(
         stats,
         emit,
         segmenter,
-        delivery: Delivery::new(pacer, reader.is_regular_file(), stats),
+        delivery: Delivery::new(pacer, reader.is_regular_file(), stats.clone()),
         events: Vec::new(),
         buf: vec![0u8; READ_CHUNK],
     };
@@ -165,7 +167,7 @@ struct Runner<'a, F> {
     stats: &'a InputStats,
     emit: &'a mut F,
     segmenter: Segmenter,
-    delivery: Delivery<'a, WallClock>,
+    delivery: Delivery<WallClock>,
     events: Vec<Event>,
     buf: Vec<u8>,
 }
@@ -175,6 +177,9 @@ impl<F: FnMut(InputEvent)> Runner<'_, F> {
     fn pass(&mut self, reader: &mut Reader) -> Result<u64, InputError> {
         let mut clusters = 0;
         loop {
+            if self.stats.stop_requested() {
+                return Err(InputError::Stopped);
+            }
             let n = self.read(reader)?;
             match n {
                 Some(n) => self
@@ -271,6 +276,9 @@ fn reconnect(
     let mut backoff = BACKOFF_MIN;
     loop {
         let waited = last_cluster.elapsed();
+        if stats.stop_requested() {
+            return None;
+        }
         if waited >= timeout {
             log::warn!(
                 "input {}: no usable stream for {:.0} s (--reconnect-timeout-ms): giving up",

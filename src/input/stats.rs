@@ -1,7 +1,7 @@
 //! What the input thread reports to the server, through atomics so that
 //! status pages never wait for it.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 /// What the input is doing, for status pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,9 @@ pub struct InputStats {
     bytes: AtomicU64,
     state: AtomicU8,
     reconnects: AtomicU64,
+    /// Set by the server when the stream's mount is gone: the input
+    /// thread stops at its next read.
+    stop: AtomicBool,
 }
 
 impl InputStats {
@@ -64,6 +67,16 @@ impl InputStats {
 
     pub(super) fn add_bytes(&self, n: usize) {
         self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Asks the input thread to stop (its mount was removed).
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the input thread is to stop.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
 
     pub(super) fn add_reconnect(&self) {

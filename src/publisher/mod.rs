@@ -100,6 +100,16 @@ impl Publisher {
         }
     }
 
+    /// New join rules (a reload): joiners from now on get them.
+    pub fn set_burst(&mut self, buffer_ms: u64, burst_bytes: usize) {
+        self.ring.set_burst(Nanos::from_millis(buffer_ms), burst_bytes);
+    }
+
+    /// Bytes of the cluster being received (not in the ring yet).
+    pub fn open_bytes(&self) -> usize {
+        self.open.as_ref().map_or(0, OpenCluster::len)
+    }
+
     /// Installs a new stream header.
     pub fn set_header(&mut self, header: Arc<StreamHeader>) -> HeaderChange {
         let change = match &self.header {

@@ -27,6 +27,16 @@ pub struct QueueLimits {
     pub max_bytes: usize,
 }
 
+impl Default for QueueLimits {
+    /// For short responses, which never skip.
+    fn default() -> Self {
+        QueueLimits {
+            max_media: Nanos::from_millis(10_000),
+            max_bytes: 32 << 20,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     bytes: Bytes,

@@ -41,6 +41,12 @@ impl Ring {
         }
     }
 
+    /// Changes what joiners get at least.
+    pub fn set_burst(&mut self, buffer: Nanos, burst_bytes: usize) {
+        self.buffer = buffer;
+        self.burst_bytes = burst_bytes;
+    }
+
     pub fn clear(&mut self) {
         self.clusters.clear();
         self.bytes = 0;

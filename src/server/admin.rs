@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use super::http::{self, Status};
-use super::status::{self, ClientInfo, Snapshot};
+use super::mount::{Mount, Source};
+use super::status::{self, ClientInfo, MountInfo, Snapshot};
 use super::Server;
 use crate::publisher::ClientQueue;
 
@@ -14,7 +15,15 @@ const REPORT_EVERY: Duration = Duration::from_secs(60);
 impl Server {
     /// Answers `/status`, `/status.json` and `/metrics` on the admin
     /// listener; anything else there is 404.
-    pub(super) fn serve_admin(&mut self, key: usize, path: &str, head_only: bool, now: Instant) {
+    pub(super) fn serve_admin(
+        &mut self,
+        key: usize,
+        path: &str,
+        head_only: bool,
+        keep_alive: bool,
+        rest: Vec<u8>,
+        now: Instant,
+    ) {
         let (body, content_type) = match path {
             "/status.json" => (status::json(&self.snapshot(now)), "application/json"),
             "/status" | "/" => (
@@ -25,13 +34,10 @@ impl Server {
                 status::metrics(&self.snapshot(now)),
                 "text/plain; version=0.0.4; charset=utf-8",
             ),
-            _ => {
-                self.respond(key, Status::NotFound, now);
-                return;
-            }
+            _ => return self.send_short(key, Status::NotFound, keep_alive, rest, now),
         };
-        let response = http::ok_response(content_type, body, head_only);
-        self.send_and_close(key, response, now);
+        let response = http::ok_response(content_type, &body, head_only, keep_alive);
+        self.send_response(key, response, keep_alive, rest, now);
     }
 
     fn snapshot(&self, now: Instant) -> Snapshot<'_> {
@@ -44,49 +50,96 @@ impl Server {
                 let age = now.duration_since(c.since);
                 ClientInfo {
                     id,
-                    address: c.addr.to_string(),
+                    address: c.client_ip.to_string(),
                     connected_since: crate::logging::utc(wall - age),
                     connected_s: age.as_secs_f64(),
                     bytes_sent: c.bytes_sent,
                     queue_bytes: c.queue().map_or(0, ClientQueue::len),
                     keyframe_skips: c.queue().map_or(0, ClientQueue::skips),
                     user_agent: c.user_agent.as_deref().unwrap_or("").to_string(),
+                    mount: c
+                        .mount
+                        .and_then(|m| self.mounts.get(m))
+                        .map_or(String::new(), |m| m.path.clone()),
                 }
             })
             .collect();
-        let publisher = &self.stream.publisher;
-        let stats = &self.stream.input_stats;
-        let (buffered, buffered_bytes) = publisher.buffered();
+        let mounts: Vec<MountInfo<'_>> = self
+            .mounts
+            .sorted()
+            .into_iter()
+            .map(|(_, m)| self.mount_info(m))
+            .collect();
+        let first = mounts.first();
         Snapshot {
-            input: &self.config.input_name,
+            input: first.map_or("", |m| m.source_name),
+            header: first.and_then(|m| m.header),
+            input_state: first.map_or("waiting", |m| m.input_state),
+            input_bytes: first.map_or(0, |m| m.input_bytes),
+            input_reconnects: first.map_or(0, |m| m.input_reconnects),
+            input_kbps: first.map_or(0.0, |m| m.input_kbps),
+            media_time_s: first.map_or(0.0, |m| m.media_time_s),
+            buffered_s: first.map_or(0.0, |m| m.buffered_s),
+            buffered_bytes: first.map_or(0, |m| m.buffered_bytes),
+            clusters_published: first.map_or(0, |m| m.clusters_published),
+            uptime_s: now.duration_since(self.started).as_secs_f64(),
+            clients,
+            counters: &self.counters,
+            mounts,
+        }
+    }
+
+    fn mount_info<'a>(&'a self, m: &'a Mount) -> MountInfo<'a> {
+        let publisher = &m.stream.publisher;
+        let stats = &m.stream.input_stats;
+        let (buffered, buffered_bytes) = publisher.buffered();
+        let (kind, source) = match &m.source {
+            Source::Pulled => ("pull", m.options.input_name.clone()),
+            Source::Push(i) => ("push", i.peer.map_or(String::new(), |a| a.to_string())),
+        };
+        let keyframe_skips = m
+            .viewers
+            .iter()
+            .filter_map(|&k| self.conns.get(k)?.queue().map(ClientQueue::skips))
+            .sum();
+        MountInfo {
+            path: &m.path,
+            kind,
+            source_name: &m.options.input_name,
+            source,
+            state: m.state().as_str(),
             header: publisher.header().map(|h| &**h),
             input_state: stats.state().as_str(),
             input_bytes: stats.bytes(),
             input_reconnects: stats.reconnects(),
-            input_kbps: self.stream.input_kbps(),
+            input_kbps: m.stream.input_kbps(),
             media_time_s: publisher.media_time().as_secs_f64(),
             buffered_s: buffered.as_secs_f64(),
             buffered_bytes,
             clusters_published: publisher.published(),
-            uptime_s: now.duration_since(self.started).as_secs_f64(),
-            clients,
-            counters: &self.counters,
+            viewers: m.viewers.len(),
+            keyframe_skips,
+            ingest: m.ingest().map(|i| &i.counters),
         }
     }
 
     /// Records input progress, and logs a summary line every minute.
     pub(super) fn sample_rates(&mut self, now: Instant) {
-        self.stream.sample_rate(now);
+        for m in self.mounts.keys() {
+            if let Some(mount) = self.mounts.get_mut(m) {
+                mount.stream.sample_rate(now);
+            }
+        }
         let elapsed = now.duration_since(self.last_report.0);
         if elapsed >= REPORT_EVERY {
             let sent = self.counters.bytes_sent_closed
                 + self.conns.iter().map(|(_, c)| c.bytes_sent).sum::<u64>();
             let out_mbps = (sent - self.last_report.1) as f64 * 8.0 / 1e6 / elapsed.as_secs_f64();
+            let in_kbps: f64 = self.mounts.iter().map(|(_, m)| m.stream.input_kbps()).sum();
             log::info!(
-                "{} clients, out {out_mbps:.2} Mbit/s, in {:.0} kbit/s, media time {:.1} s",
+                "{} clients, {} mounts, out {out_mbps:.2} Mbit/s, in {in_kbps:.0} kbit/s",
                 self.slots.total(),
-                self.stream.input_kbps(),
-                self.stream.publisher.media_time().as_secs_f64()
+                self.mounts.len(),
             );
             self.last_report = (now, sent);
         }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
+use super::ingest::Publishing;
 use crate::publisher::ClientQueue;
 
 /// Most slices handed to one `writev`.
@@ -26,6 +27,8 @@ pub enum Phase {
     /// Everything written and the write side shut: waiting for the peer to
     /// close, so the last bytes are not lost to a reset.
     Closing,
+    /// An encoder sending a stream to a mount.
+    Publishing(Box<Publishing>),
 }
 
 /// One accepted connection.
@@ -34,8 +37,20 @@ pub struct Conn {
     pub stream: TcpStream,
     pub addr: SocketAddr,
     pub phase: Phase,
-    /// Takes one of the `--max-clients` viewer slots.
+    /// Takes one of the `--max-clients-total` viewer slots.
     pub viewer: bool,
+    /// The mount this connection watches (or publishes to).
+    pub mount: Option<usize>,
+    /// After the queue is written, read another request (keep-alive),
+    /// starting with these bytes received after the last one.
+    pub next_request: Option<Vec<u8>>,
+    /// When the first byte of the request being read arrived (a kept-alive
+    /// connection waits idle before that).
+    pub request_started: Option<Instant>,
+    /// Requests answered on this connection.
+    pub requests: u32,
+    /// The address the request came from, through trusted proxies.
+    pub client_ip: std::net::IpAddr,
     /// Close once the queue is written (short responses, end of input).
     pub close_when_done: bool,
     pub since: Instant,
@@ -71,6 +86,11 @@ impl Conn {
             addr,
             phase: Phase::Request(Vec::new()),
             viewer: false,
+            mount: None,
+            next_request: None,
+            requests: 0,
+            request_started: None,
+            client_ip: addr.ip(),
             close_when_done: false,
             since: now,
             last_progress: now,
@@ -132,6 +152,29 @@ impl Conn {
             self.last_progress = now;
         }
         Io::Open
+    }
+
+    /// Reads what a kept-alive client sends while its response is still
+    /// being written: the start of its next request, kept (up to the head
+    /// limit) for when the response is done.
+    pub fn read_ahead(&mut self, scratch: &mut [u8]) -> Io {
+        let Some(next) = self.next_request.as_mut() else {
+            return Io::Open;
+        };
+        loop {
+            let room = super::http::MAX_REQUEST_BYTES.saturating_sub(next.len());
+            if room == 0 {
+                return Io::Open;
+            }
+            let buf = scratch.get_mut(..room.min(scratch.len())).unwrap_or(&mut []);
+            match self.stream.read(buf) {
+                Ok(0) => return Io::Closed,
+                Ok(n) => next.extend_from_slice(buf.get(..n).unwrap_or(&[])),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Io::Open,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Io::Closed,
+            }
+        }
     }
 
     /// Reads and discards what the peer sends after its request (or after

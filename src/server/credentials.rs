@@ -6,7 +6,7 @@
 //! the password a byte at a time. What it can reveal is the password's
 //! *length* (the loop bounds-checks the secret; a measurable difference is
 //! unlikely over a network, and the length is all it is). Nothing here logs
-//! or prints a password: [`SourceAuth`]'s `Debug` redacts it.
+//! or prints a password (the mount's `IngestAuth` redacts it in `Debug`).
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,16 +14,12 @@
     clippy::indexing_slicing
 )]
 
-use std::fmt;
 use std::hint::black_box;
 
 use base64::alphabet::STANDARD;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
-
-/// The user Icecast sources log in as unless a mount says otherwise.
-pub(crate) const DEFAULT_USER: &str = "source";
 
 /// Standard alphabet; padding optional, since some source clients drop it
 /// and a missing `=` changes nothing about what was meant.
@@ -43,38 +39,6 @@ pub(crate) enum Check {
     Wrong,
     /// The right user and password.
     Ok,
-}
-
-/// One mount's source credentials (or the server-wide default).
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct SourceAuth {
-    pub user: String,
-    pub password: String,
-}
-
-impl SourceAuth {
-    /// User `source` with the given password, as Icecast's default.
-    pub(crate) fn with_password(password: impl Into<String>) -> Self {
-        SourceAuth {
-            user: DEFAULT_USER.to_owned(),
-            password: password.into(),
-        }
-    }
-
-    /// Checks an `Authorization` header value against this pair.
-    pub(crate) fn check(&self, header: Option<&[u8]>) -> Check {
-        check(header, &self.user, &self.password)
-    }
-}
-
-/// Configs derive `Debug`; this keeps the password out of every such print.
-impl fmt::Debug for SourceAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SourceAuth")
-            .field("user", &self.user)
-            .field("password", &"<redacted>")
-            .finish()
-    }
 }
 
 /// Checks an `Authorization` header value (`Basic <base64 of user:pass>`,
@@ -221,27 +185,10 @@ mod tests {
     }
 
     #[test]
-    fn mount_pair_overrides_the_default() {
-        let default = SourceAuth::with_password("hackme");
-        assert_eq!(default.user, "source");
-        let mount = SourceAuth {
-            user: "dj".into(),
-            password: "s3cret".into(),
-        };
+    fn a_mount_pair_is_not_the_default_pair() {
         let h = basic("dj:s3cret");
-        assert_eq!(mount.check(Some(&h)), Check::Ok);
-        assert_eq!(default.check(Some(&h)), Check::Wrong);
-    }
-
-    #[test]
-    fn debug_never_shows_the_password() {
-        let auth = SourceAuth::with_password("hackme");
-        let shown = format!("{auth:?}");
-        assert!(!shown.contains("hackme"), "{shown}");
-        assert!(
-            shown.contains("<redacted>") && shown.contains("source"),
-            "{shown}"
-        );
+        assert_eq!(check(Some(&h), "dj", "s3cret"), Check::Ok);
+        assert_eq!(check(Some(&h), "source", "s3cret"), Check::Wrong);
     }
 
     #[test]

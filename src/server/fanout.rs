@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::client::Phase;
+use super::client::{Conn, Phase};
 use super::respond::release_viewer;
 use super::Server;
-use crate::input::InputEvent;
+use crate::input::{InputEvent, InputFailure};
 use crate::matroska::cluster::LiveCluster;
 use crate::matroska::header::StreamHeader;
 use crate::publisher::HeaderChange;
@@ -16,50 +16,75 @@ use crate::segmenter::LiveBlock;
 use crate::time::{Nanos, Ticks};
 
 impl Server {
-    /// Takes every event the input thread has sent.
+    /// Takes every event the input threads have sent.
     pub(super) fn drain_input(&mut self) {
-        while let Some(ev) = self.stream.next_event() {
-            log::trace!("input event: {ev:?}");
-            self.input_event(ev);
+        for m in self.mounts.keys() {
+            while let Some(ev) = self.mounts.get_mut(m).and_then(|x| x.stream.next_event()) {
+                log::trace!("input event: {ev:?}");
+                self.input_event(m, ev);
+            }
         }
     }
 
-    fn input_event(&mut self, ev: InputEvent) {
+    /// Hands one event of mount `m`'s input to its viewers.
+    pub(super) fn input_event(&mut self, m: usize, ev: InputEvent) {
         let now = Instant::now();
         match ev {
-            InputEvent::Header(h) => self.new_header(h, now),
-            InputEvent::Restart => self.restart(),
-            InputEvent::ClusterStart { timestamp, start } => self.cluster_start(timestamp, start),
-            InputEvent::Block(b) => self.block(&b, now),
-            InputEvent::ClusterEnd(c) => self.cluster_end(c, now),
-            InputEvent::End(result) => {
-                self.stream.end(result);
-                for key in self.conn_keys() {
-                    self.finish_conn(key, now);
-                }
+            InputEvent::Header(h) => self.new_header(m, h, now),
+            InputEvent::Restart => self.restart(m),
+            InputEvent::ClusterStart { timestamp, start } => self.cluster_start(m, timestamp, start),
+            InputEvent::Block(b) => self.block(m, &b, now),
+            InputEvent::ClusterEnd(c) => self.cluster_end(m, c, now),
+            InputEvent::End(result) => self.input_ended(m, result, now),
+        }
+    }
+
+    /// Mount `m`'s input ended: its viewers get what is queued, then the
+    /// connection closes; new viewers get 503.
+    fn input_ended(&mut self, m: usize, result: Result<(), InputFailure>, now: Instant) {
+        let single = self.mounts.is_single();
+        let Some(mount) = self.mounts.get_mut(m) else {
+            return;
+        };
+        if !single {
+            match &result {
+                Ok(()) => log::info!("{}: input ended; new viewers get 503 until a reload", mount.path),
+                Err(e) => log::warn!("{}: {e}; new viewers get 503 until a reload", mount.path),
             }
+        }
+        mount.stream.end(result);
+        self.control.set_ended(&mount.path, true);
+        for key in mount.viewers.clone() {
+            self.finish_conn(key, now);
         }
     }
 
     /// The same tracks started again: decoding state cannot carry over, so
     /// every viewer continues at the next keyframe.
-    fn restart(&mut self) {
-        log::info!("input restarted with the same tracks: clients continue at the next keyframe");
-        for (_, c) in self.conns.iter_mut() {
-            if c.viewer {
-                if let Some(q) = c.queue_mut() {
-                    q.require_keyframe();
-                }
+    fn restart(&mut self, m: usize) {
+        let Some(mount) = self.mounts.get(m) else {
+            return;
+        };
+        log::info!(
+            "{}: input restarted with the same tracks: viewers continue at the next keyframe",
+            mount.path
+        );
+        for &key in &mount.viewers {
+            if let Some(q) = self.conns.get_mut(key).and_then(Conn::queue_mut) {
+                q.require_keyframe();
             }
         }
     }
 
     /// A served cluster begins: viewers following the previous one start
     /// this one afresh (from its first block on).
-    fn cluster_start(&mut self, timestamp: Ticks, start: Nanos) {
-        self.stream.publisher.open(timestamp, start);
-        for (_, c) in self.conns.iter_mut() {
-            if let Some(q) = c.queue_mut() {
+    fn cluster_start(&mut self, m: usize, timestamp: Ticks, start: Nanos) {
+        let Some(mount) = self.mounts.get_mut(m) else {
+            return;
+        };
+        mount.stream.publisher.open(timestamp, start);
+        for &key in &mount.viewers {
+            if let Some(q) = self.conns.get_mut(key).and_then(Conn::queue_mut) {
                 q.end_open();
             }
         }
@@ -71,15 +96,21 @@ impl Server {
     /// cluster is known to be one. Queuing is a refcount each; the writes
     /// are scheduled (see `flush`), so joiners and requests are not kept
     /// waiting behind thousands of writes.
-    fn block(&mut self, b: &LiveBlock, now: Instant) {
-        let Some(open) = self.stream.publisher.add_block(b) else {
+    fn block(&mut self, m: usize, b: &LiveBlock, now: Instant) {
+        let Some(mount) = self.mounts.get_mut(m) else {
+            return;
+        };
+        let Some(open) = mount.stream.publisher.add_block(b) else {
             return;
         };
         let Some(last) = open.blocks().last() else {
             return;
         };
-        for (key, c) in self.conns.iter_mut() {
-            if !c.viewer || c.close_when_done {
+        for &key in &mount.viewers {
+            let Some(c) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if c.close_when_done {
                 continue;
             }
             let Some(q) = c.queue_mut() else { continue };
@@ -91,7 +122,7 @@ impl Server {
                 false
             };
             if queued {
-                self.flushes.schedule(key, c, now);
+                self.flushes.schedule(key, c, mount.options.flush, now);
             }
         }
     }
@@ -99,34 +130,48 @@ impl Server {
     /// The open cluster is complete: it goes to the ring for joiners. If
     /// none of it was forwarded (it had no block, or blocks are held until
     /// clusters complete), viewers get it whole now.
-    fn cluster_end(&mut self, cluster: LiveCluster, now: Instant) {
-        let forwarded = self.stream.publisher.complete(cluster.clone());
-        for (key, c) in self.conns.iter_mut() {
-            let viewer = c.viewer && !c.close_when_done;
+    fn cluster_end(&mut self, m: usize, cluster: LiveCluster, now: Instant) {
+        let Some(mount) = self.mounts.get_mut(m) else {
+            return;
+        };
+        let forwarded = mount.stream.publisher.complete(cluster.clone());
+        for &key in &mount.viewers {
+            let Some(c) = self.conns.get_mut(key) else {
+                continue;
+            };
+            let live = !c.close_when_done;
             let Some(q) = c.queue_mut() else { continue };
             q.end_open();
-            if viewer && !forwarded && q.push_cluster(&cluster, now) {
-                self.flushes.schedule(key, c, now);
+            if live && !forwarded && q.push_cluster(&cluster, now) {
+                self.flushes.schedule(key, c, mount.options.flush, now);
             }
         }
     }
 
-    fn new_header(&mut self, h: Arc<StreamHeader>, now: Instant) {
-        let change = self.stream.set_header(h.clone());
+    fn new_header(&mut self, m: usize, h: Arc<StreamHeader>, now: Instant) {
+        let Some(mount) = self.mounts.get_mut(m) else {
+            return;
+        };
+        let change = mount.stream.set_header(h.clone());
         log::info!(
-            "stream header ready: {} ({}), {} bytes",
+            "{}: stream header ready: {} ({}), {} bytes",
+            mount.path,
             h.describe_tracks(),
             h.content_type(),
             h.bytes.len()
         );
         if change == HeaderChange::Incompatible {
-            log::warn!("the input changed tracks: current clients end after their queued data");
-            self.end_viewers(now);
+            log::warn!(
+                "{}: the input changed tracks: current viewers end after their queued data",
+                mount.path
+            );
+            self.end_viewers(m, now);
         }
-        // Clients that came before the stream start now.
+        // Viewers (and HEADs) that came before the stream start now.
         let waiting: Vec<(usize, bool)> = self
             .conns
             .iter()
+            .filter(|(_, c)| c.mount == Some(m))
             .filter_map(|(k, c)| match c.phase {
                 Phase::Waiting { head_only } => Some((k, head_only)),
                 _ => None,
@@ -135,33 +180,51 @@ impl Server {
         for (key, head_only) in waiting {
             self.start_response(key, head_only, now);
         }
-        if !self.stream.announced {
-            self.stream.announced = true;
-            let url = &self.public_url;
-            log::info!(
-                "streaming {} ({}) on {url} — open it in a browser, or: ffplay {url}",
-                self.config.input_name,
-                h.describe_tracks()
-            );
-        }
+        self.announce(m, &h);
     }
 
-    /// Streaming viewers get the rest of their queue, then the connection
-    /// closes; their slots are free for viewers of the new stream.
-    fn end_viewers(&mut self, now: Instant) {
-        let keys: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.viewer)
-            .map(|(k, _)| k)
-            .collect();
+    /// Says once per mount where to watch it.
+    fn announce(&mut self, m: usize, h: &StreamHeader) {
+        let single = self.mounts.is_single();
+        let Some(mount) = self.mounts.get_mut(m) else {
+            return;
+        };
+        if mount.stream.announced {
+            return;
+        }
+        mount.stream.announced = true;
+        let url = format!(
+            "{}{}",
+            self.public_url.trim_end_matches('/'),
+            if single { "/" } else { &mount.path }
+        );
+        log::info!(
+            "streaming {} ({}) on {url} — open it in a browser, or: ffplay {url}",
+            mount.options.input_name,
+            h.describe_tracks()
+        );
+    }
+
+    /// Streaming viewers of mount `m` get the rest of their queue, then
+    /// the connection closes; they leave the mount, so their slots are
+    /// free for viewers of what comes next.
+    pub(super) fn end_viewers(&mut self, m: usize, now: Instant) {
+        let Some(mount) = self.mounts.get_mut(m) else {
+            return;
+        };
+        let keys = std::mem::take(&mut mount.viewers);
         for key in keys {
-            if let Some(c) = self.conns.get_mut(key) {
-                if matches!(c.phase, Phase::Sending(_)) {
+            let Some(c) = self.conns.get_mut(key) else {
+                continue;
+            };
+            c.mount = None;
+            release_viewer(&mut self.slots, c);
+            match c.phase {
+                Phase::Sending(_) => {
                     c.close_when_done = true;
-                    release_viewer(&mut self.slots, c);
                     self.after_write(key, now);
                 }
+                _ => self.close(key, super::respond::Reason::Done),
             }
         }
     }

@@ -14,26 +14,24 @@ use super::client::Conn;
 #[derive(Debug)]
 pub(super) struct FlushQueue {
     heap: BinaryHeap<Reverse<(Instant, usize)>>,
-    interval: Duration,
 }
 
 impl FlushQueue {
-    pub(super) fn new(interval: Duration) -> Self {
+    pub(super) fn new() -> Self {
         FlushQueue {
             heap: BinaryHeap::new(),
-            interval,
         }
     }
 
-    /// Data was queued for `conn` (slab key `key`): schedule its write,
-    /// unless one is scheduled already or the socket is full (a writable
-    /// event then writes it).
-    pub(super) fn schedule(&mut self, key: usize, conn: &mut Conn, now: Instant) {
+    /// Data was queued for `conn` (slab key `key`): schedule its write
+    /// `interval` after its last one, unless one is scheduled already or
+    /// the socket is full (a writable event then writes it).
+    pub(super) fn schedule(&mut self, key: usize, conn: &mut Conn, interval: Duration, now: Instant) {
         if conn.flush_due.is_some() || !conn.writable {
             return;
         }
         let due = match conn.last_write {
-            Some(w) if !self.interval.is_zero() => now.max(w + self.interval),
+            Some(w) if !interval.is_zero() => now.max(w + interval),
             _ => now,
         };
         conn.flush_due = Some(due);

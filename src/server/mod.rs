@@ -13,23 +13,25 @@ mod admin;
 pub(crate) mod body;
 mod client;
 mod config;
-#[cfg_attr(not(test), allow(dead_code))]
 mod credentials;
 mod fanout;
 mod flush;
 mod http;
+mod ingest;
 mod listen;
-#[cfg_attr(not(test), allow(dead_code))]
+mod mount;
 mod negotiate;
-#[cfg_attr(not(test), allow(dead_code))]
+mod page;
 mod proxy;
+mod registry;
+mod reload;
 mod request;
 mod respond;
+mod setup;
 mod shutdown;
 mod slots;
 mod status;
 mod stream;
-#[cfg_attr(not(test), allow(dead_code))]
 mod throttle;
 mod timeouts;
 
@@ -45,17 +47,21 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::error::Error;
-use crate::publisher::QueueLimits;
-use crate::time::Nanos;
+use crate::input::InputEvent;
 use client::Conn;
-pub use config::Config;
+pub use config::{Config, MountOptions};
 use flush::FlushQueue;
+pub use ingest::IngestAuth;
 pub use listen::{bind, poll_and_waker};
+pub use proxy::{Cidr, TrustedProxies};
+use registry::Registry;
+pub use reload::{Control, Reconfigure};
+pub use setup::{MountSetup, MountSource};
 pub use shutdown::Shutdown;
 use slots::ViewerSlots;
 use status::Counters;
-use stream::Stream;
 pub use stream::StreamInput;
+use throttle::Throttle;
 
 pub(crate) const WAKER: Token = Token(usize::MAX);
 const ADMIN: Token = Token(usize::MAX - 1);
@@ -63,6 +69,10 @@ const ADMIN: Token = Token(usize::MAX - 1);
 const LISTENER_BASE: usize = usize::MAX - 2;
 /// How often timeouts are checked while there are connections.
 const TICK: Duration = Duration::from_millis(250);
+/// Requests one kept-alive connection may make.
+const MAX_REQUESTS_PER_CONN: u32 = 100;
+/// Bytes read from a socket at a time (a publisher's read buffer).
+const READ_BYTES: usize = 64 << 10;
 
 /// The listening sockets, bound by the caller (so a port in use is its
 /// error, before any thread starts).
@@ -79,10 +89,23 @@ pub struct Server {
     listeners: Vec<TcpListener>,
     admin: Option<TcpListener>,
     conns: Slab<Conn>,
-    stream: Stream,
+    mounts: Registry,
     config: Config,
-    limits: QueueLimits,
     slots: ViewerSlots,
+    /// Addresses whose `X-Forwarded-For` is believed.
+    trusted: TrustedProxies,
+    /// Failed source logins per address.
+    throttle: Throttle,
+    /// Connections publishing now.
+    publishers: usize,
+    /// Ingest bytes held outside the rings, over all publishers.
+    ingest_held: usize,
+    /// Events of a pushed stream on their way to its viewers (kept for
+    /// its capacity).
+    ingest_events: Vec<InputEvent>,
+    /// Mount changes from the caller (reloads).
+    control: Control,
+    control_rx: std::sync::mpsc::Receiver<Reconfigure>,
     /// Connections still reading their request.
     pending: usize,
     /// The caller's trigger, from [`Server::run`].
@@ -105,13 +128,42 @@ pub struct Server {
 }
 
 impl Server {
-    /// A server on `poll` (whose waker is `waker`, the one the input thread
-    /// and `shutdown` wake it with), serving `input`.
+    /// The one-input form: a server on `poll` (whose waker is `waker`,
+    /// the one the input thread and `shutdown` wake it with), serving
+    /// `input` at every stream path.
     pub fn new(
         poll: Poll,
         waker: Arc<Waker>,
         listeners: Listeners,
         input: StreamInput,
+        config: Config,
+    ) -> io::Result<Self> {
+        let mount = setup::single_mount(input, config.mount.clone());
+        Server::build(poll, waker, listeners, Registry::single(mount), config)
+    }
+
+    /// A server of `mounts`, each at its own path; `default_mount` is what
+    /// a media request to `/` gets when no mount is at `/`.
+    pub fn with_mounts(
+        poll: Poll,
+        waker: Arc<Waker>,
+        listeners: Listeners,
+        mounts: Vec<MountSetup>,
+        default_mount: Option<String>,
+        config: Config,
+    ) -> io::Result<Self> {
+        let mut registry = Registry::with_default(default_mount);
+        for m in mounts {
+            registry.insert(m.into_mount());
+        }
+        Server::build(poll, waker, listeners, registry, config)
+    }
+
+    fn build(
+        poll: Poll,
+        waker: Arc<Waker>,
+        listeners: Listeners,
+        mounts: Registry,
         config: Config,
     ) -> io::Result<Self> {
         let Listeners {
@@ -130,19 +182,22 @@ impl Server {
             .and_then(|l| l.local_addr().ok())
             .map(listen::reachable_url)
             .unwrap_or_default();
-        let limits = QueueLimits {
-            max_media: Nanos::from_millis(config.client_queue_ms),
-            max_bytes: config.client_queue_bytes,
-        };
         let now = Instant::now();
+        let (control, control_rx) = reload::channel(waker.clone());
         Ok(Server {
+            control,
+            control_rx,
             poll,
             listeners,
             admin,
             conns: Slab::with_capacity(64),
-            stream: Stream::new(input, config.buffer_ms, config.burst_bytes),
-            flushes: FlushQueue::new(config.flush),
-            limits,
+            mounts,
+            flushes: FlushQueue::new(),
+            trusted: TrustedProxies::default(),
+            throttle: Throttle::default(),
+            publishers: 0,
+            ingest_held: 0,
+            ingest_events: Vec::new(),
             config,
             slots: ViewerSlots::default(),
             pending: 0,
@@ -150,13 +205,18 @@ impl Server {
             shutting_down: false,
             drain_deadline: None,
             accept_paused_until: None,
-            scratch: vec![0u8; 16 << 10],
+            scratch: vec![0u8; READ_BYTES],
             _waker: waker,
             counters: Counters::default(),
             started: now,
             last_report: (now, 0),
             public_url,
         })
+    }
+
+    /// Believes `X-Forwarded-For` from these proxies (`--trusted-proxy`).
+    pub fn set_trusted_proxies(&mut self, trusted: TrustedProxies) {
+        self.trusted = trusted;
     }
 
     /// The address of the first stream listener (useful with port 0).
@@ -195,7 +255,7 @@ impl Server {
             }
         }
         self.close_all(respond::Reason::Shutdown);
-        match self.stream.take_failure() {
+        match self.single_failure() {
             Some(reason) => Err(Error::Input(reason)),
             None => Ok(()),
         }
@@ -208,7 +268,7 @@ impl Server {
         if let Some(due) = self.flushes.next_due() {
             Some(due.saturating_duration_since(now).min(TICK))
         } else if self.conns.is_empty()
-            && !self.stream.is_ended()
+            && !self.single_ended()
             && self.accept_paused_until.is_none()
         {
             None
@@ -224,6 +284,7 @@ impl Server {
                 if requested && !self.shutting_down {
                     self.begin_shutdown();
                 }
+                self.drain_control();
                 self.drain_input();
             }
             ADMIN => self.accept(None),
@@ -234,9 +295,23 @@ impl Server {
         }
     }
 
-    /// The input ended (or a shutdown came) and no client has data left.
+    /// The input of the one-input form ended (or a shutdown came) and no
+    /// client has data left. With mounts only a shutdown ends the loop.
     fn finished(&self) -> bool {
-        (self.stream.is_ended() || self.shutting_down)
-            && self.conns.iter().all(|(_, c)| c.is_idle())
+        (self.single_ended() || self.shutting_down) && self.conns.iter().all(|(_, c)| c.is_idle())
+    }
+
+    /// The one-input form's input ended.
+    fn single_ended(&self) -> bool {
+        self.mounts.is_single() && self.mounts.iter().all(|(_, m)| m.stream.is_ended())
+    }
+
+    /// Why the one-input form should exit non-zero, if it should.
+    fn single_failure(&mut self) -> Option<crate::input::InputFailure> {
+        if !self.mounts.is_single() {
+            return None;
+        }
+        let key = self.mounts.keys().into_iter().next()?;
+        self.mounts.get_mut(key)?.stream.take_failure()
     }
 }

@@ -36,14 +36,14 @@ const MAX_ENTRY: usize = 64;
 
 /// An address block, `10.0.0.0/8` or `2001:db8::/32`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Cidr {
+pub struct Cidr {
     net: IpAddr,
     prefix: u8,
 }
 
 /// Why a `--trusted-proxy` value is not a CIDR.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CidrError {
+pub enum CidrError {
     /// The part before `/` is not an IP address.
     Address(String),
     /// The part after `/` is not a number up to 32 (IPv4) or 128 (IPv6).
@@ -114,7 +114,7 @@ impl fmt::Display for Cidr {
 
 impl Cidr {
     /// Whether `ip` (mapped IPv4 taken as IPv4) is inside this block.
-    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
+    pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.net, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let mask = v4_mask(self.prefix);
@@ -160,18 +160,18 @@ fn v6_mask(prefix: u8) -> u128 {
 
 /// The `--trusted-proxy` blocks; empty trusts no one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct TrustedProxies(pub Vec<Cidr>);
+pub struct TrustedProxies(pub Vec<Cidr>);
 
 impl TrustedProxies {
     /// Whether `ip` is inside one of the blocks.
-    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
+    pub fn contains(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|c| c.contains(ip))
     }
 
     /// The client's address, given the TCP peer and the raw values of all
     /// `X-Forwarded-For` headers in the order received (see the module
     /// docs). Mapped IPv4 comes back as IPv4.
-    pub(crate) fn client_ip(&self, peer: IpAddr, xff: &[&[u8]]) -> IpAddr {
+    pub fn client_ip(&self, peer: IpAddr, xff: &[&[u8]]) -> IpAddr {
         let peer = peer.to_canonical();
         if !self.contains(peer) {
             return peer;

@@ -9,7 +9,7 @@ use super::client::{Conn, Io, Phase};
 use super::http::{self, Status};
 use super::slots::ViewerSlots;
 use super::Server;
-use crate::publisher::ClientQueue;
+use crate::publisher::{ClientQueue, QueueLimits};
 
 /// Clients written per turn of the loop after a cluster is published;
 /// between turns the loop polls, so accepts and requests stay prompt.
@@ -24,6 +24,8 @@ pub(super) enum Reason {
     Stalled,
     Evicted,
     Shutdown,
+    KeepAliveIdle,
+    SourceIdle,
 }
 
 impl std::fmt::Display for Reason {
@@ -35,6 +37,8 @@ impl std::fmt::Display for Reason {
             Reason::Stalled => write!(f, "stalled (no write progress)"),
             Reason::Evicted => write!(f, "evicted (too many pending requests)"),
             Reason::Shutdown => write!(f, "server shutting down"),
+            Reason::KeepAliveIdle => write!(f, "idle keep-alive connection"),
+            Reason::SourceIdle => write!(f, "publisher sent nothing (--source-idle-timeout-ms)"),
         }
     }
 }
@@ -55,7 +59,16 @@ impl Server {
                 self.read_request(key, now);
                 return;
             }
-            if c.drain_input(&mut self.scratch) == Io::Closed {
+            if matches!(c.phase, Phase::Publishing(_)) {
+                self.read_publisher(key, now);
+                return;
+            }
+            let io = if c.next_request.is_some() {
+                c.read_ahead(&mut self.scratch)
+            } else {
+                c.drain_input(&mut self.scratch)
+            };
+            if io == Io::Closed {
                 let reason = if matches!(c.phase, Phase::Closing) {
                     Reason::Done
                 } else {
@@ -78,6 +91,10 @@ impl Server {
         };
         if c.flush(now) == Io::Closed {
             self.close(key, Reason::PeerClosed);
+            return;
+        }
+        if c.next_request.is_some() && c.queue().is_some_and(ClientQueue::is_empty) {
+            self.next_request(key, now);
             return;
         }
         if c.close_when_done && c.queue().is_some_and(ClientQueue::is_empty) {
@@ -118,18 +135,23 @@ impl Server {
     /// Starts the 200 response: head, stream header, then the buffered
     /// clusters from the oldest keyframe on.
     pub(super) fn start_response(&mut self, key: usize, head_only: bool, now: Instant) {
-        let (Some(head), Some(header)) = (
-            self.stream.response_head().cloned(),
-            self.stream.header().cloned(),
-        ) else {
+        let Some(m) = self.conns.get(key).and_then(|c| c.mount) else {
             return;
         };
-        let mut q = ClientQueue::new(self.limits);
+        let Some(mount) = self.mounts.get(m) else {
+            return;
+        };
+        let stream = &mount.stream;
+        let (Some(head), Some(header)) = (stream.response_head().cloned(), stream.header().cloned())
+        else {
+            return;
+        };
+        let mut q = ClientQueue::new(mount.limits());
         q.push_bytes(head, now);
         if !head_only {
             q.push_bytes(header.bytes.clone(), now);
             // No join point yet: the viewer waits for the first one.
-            if let Some(burst) = self.stream.publisher.burst() {
+            if let Some(burst) = stream.publisher.burst() {
                 for c in burst.clusters {
                     q.push_cluster(c, now);
                 }
@@ -138,12 +160,67 @@ impl Server {
                 }
             }
         }
+        let ended = stream.is_ended();
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
         c.phase = Phase::Sending(Box::new(q));
-        c.close_when_done = head_only || self.stream.is_ended();
+        c.close_when_done = head_only || ended;
         self.after_write(key, now);
+    }
+
+    /// Sends a short response; then reads the next request on the same
+    /// connection when `keep_alive` (starting with `rest`, bytes that came
+    /// after this request), else closes.
+    pub(super) fn send_short(
+        &mut self,
+        key: usize,
+        status: Status,
+        keep_alive: bool,
+        rest: Vec<u8>,
+        now: Instant,
+    ) {
+        self.send_response(key, http::short_response(status, keep_alive), keep_alive, rest, now);
+    }
+
+    /// Queues one complete response; then the next request or the close.
+    pub(super) fn send_response(
+        &mut self,
+        key: usize,
+        response: Bytes,
+        keep_alive: bool,
+        rest: Vec<u8>,
+        now: Instant,
+    ) {
+        if !keep_alive {
+            return self.send_and_close(key, response, now);
+        }
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let mut q = ClientQueue::new(QueueLimits::default());
+        q.push_bytes(response, now);
+        c.phase = Phase::Sending(Box::new(q));
+        c.next_request = Some(rest);
+        self.after_write(key, now);
+    }
+
+    /// The response went out on a kept-alive connection: read the next
+    /// request (it may be in the buffer already).
+    fn next_request(&mut self, key: usize, now: Instant) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let buf = c.next_request.take().unwrap_or_default();
+        let started = !buf.is_empty();
+        c.phase = Phase::Request(buf);
+        c.since = now;
+        c.request_started = started.then_some(now);
+        c.last_progress = now;
+        self.pending += 1;
+        if started {
+            self.parse_buffered(key, now);
+        }
     }
 
     /// Answers a malformed request and closes.
@@ -173,9 +250,10 @@ impl Server {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
-        let mut q = ClientQueue::new(self.limits);
+        let mut q = ClientQueue::new(QueueLimits::default());
         q.push_bytes(response, now);
         c.phase = Phase::Sending(Box::new(q));
+        c.next_request = None;
         c.close_when_done = true;
         self.after_write(key, now);
     }
@@ -199,6 +277,12 @@ impl Server {
     pub(super) fn close(&mut self, key: usize, reason: Reason) {
         if !self.conns.contains(key) {
             return;
+        }
+        if let Some(m) = self.conns.get(key).and_then(|c| c.mount) {
+            self.publisher_left(key, m, Instant::now());
+            if let Some(mount) = self.mounts.get_mut(m) {
+                mount.drop_viewer(key);
+            }
         }
         let mut c = self.conns.remove(key);
         let _ = self.poll.registry().deregister(&mut c.stream);

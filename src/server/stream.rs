@@ -31,7 +31,8 @@ pub struct StreamInput {
 
 /// A stream and everything the server knows about it.
 pub struct Stream {
-    events: Receiver<InputEvent>,
+    /// A pulled input's events; pushed streams are fed on the loop.
+    events: Option<Receiver<InputEvent>>,
     pub(super) publisher: Publisher,
     /// Response head for the current header's content type.
     head: Option<Bytes>,
@@ -50,14 +51,21 @@ pub struct Stream {
 
 impl Stream {
     pub fn new(input: StreamInput, buffer_ms: u64, burst_bytes: usize) -> Self {
+        let mut s = Stream::pushed(input.name, input.stats, buffer_ms, burst_bytes);
+        s.events = Some(input.events);
+        s
+    }
+
+    /// A stream whose events the loop makes itself (an ingest mount).
+    pub fn pushed(name: String, stats: Arc<InputStats>, buffer_ms: u64, burst_bytes: usize) -> Self {
         Stream {
-            events: input.events,
+            events: None,
             publisher: Publisher::new(buffer_ms, burst_bytes, MAX_BUFFER_BYTES),
             head: None,
             ended: None,
             failure: None,
-            name: input.name,
-            input_stats: input.stats,
+            name,
+            input_stats: stats,
             rate_samples: VecDeque::new(),
             announced: false,
         }
@@ -66,7 +74,7 @@ impl Stream {
     /// The next event from the input; `End` with an error once if the input
     /// thread went away without saying how it ended.
     pub fn next_event(&mut self) -> Option<InputEvent> {
-        match self.events.try_recv() {
+        match self.events.as_ref()?.try_recv() {
             Ok(ev) => Some(ev),
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) if self.ended.is_none() => {
@@ -77,6 +85,11 @@ impl Stream {
             }
             Err(TryRecvError::Disconnected) => None,
         }
+    }
+
+    /// The input's name, as errors about it say.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     pub fn header(&self) -> Option<&Arc<StreamHeader>> {

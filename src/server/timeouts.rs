@@ -20,6 +20,7 @@ impl Server {
             self.close_all(Reason::Shutdown);
         }
         self.resume_accepting(now);
+        self.ingest_timers(now);
         for (key, reason) in self.expired(now) {
             match reason {
                 Reason::RequestTimeout => self.counters.rejected_timeout += 1,
@@ -35,9 +36,7 @@ impl Server {
         let mut out = Vec::new();
         for (key, c) in self.conns.iter() {
             let reason = match &c.phase {
-                Phase::Request(_) if now.duration_since(c.since) > self.config.request_timeout => {
-                    Some(Reason::RequestTimeout)
-                }
+                Phase::Request(_) => self.request_expired(c, now),
                 Phase::Sending(q)
                     if !q.is_empty()
                         && now.duration_since(c.last_progress) > self.config.stall_timeout =>
@@ -54,6 +53,20 @@ impl Server {
             }
         }
         out
+    }
+
+    /// Whether a connection reading a request is out of time: its first
+    /// request within the request timeout from the connect, later ones
+    /// from their first byte, and an idle kept-alive one after the
+    /// keep-alive timeout.
+    fn request_expired(&self, c: &super::client::Conn, now: Instant) -> Option<Reason> {
+        let timeout = self.config.request_timeout;
+        match c.request_started {
+            _ if c.requests == 0 => (now.duration_since(c.since) > timeout).then_some(Reason::RequestTimeout),
+            Some(t) => (now.duration_since(t) > timeout).then_some(Reason::RequestTimeout),
+            None => (now.duration_since(c.since) > self.config.keepalive_timeout)
+                .then_some(Reason::KeepAliveIdle),
+        }
     }
 
     /// A shutdown was asked for: stop accepting and let viewers take what

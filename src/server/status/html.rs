@@ -5,7 +5,7 @@ use std::fmt::Write;
 use super::{ClientInfo, Snapshot};
 
 /// Text safe inside HTML.
-pub(super) fn h(s: &str) -> String {
+pub(crate) fn h(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

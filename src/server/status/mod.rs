@@ -7,9 +7,11 @@ mod json;
 mod metrics;
 
 pub use html::html;
+pub(crate) use html::h;
 pub use json::json;
 pub use metrics::metrics;
 
+use super::ingest::IngestCounters;
 use crate::matroska::header::StreamHeader;
 
 /// Totals since the server started.
@@ -37,6 +39,38 @@ pub struct ClientInfo {
     pub queue_bytes: usize,
     pub keyframe_skips: u64,
     pub user_agent: String,
+    /// The mount it watches (empty once it left it).
+    pub mount: String,
+}
+
+/// One mount, as the admin views show it.
+#[derive(Debug)]
+pub struct MountInfo<'a> {
+    /// Where viewers find it (`/` in the one-input form).
+    pub path: &'a str,
+    /// `pull` or `push`.
+    pub kind: &'static str,
+    /// The input's name (a file's name, a URL), for the one-input views.
+    pub source_name: &'a str,
+    /// The input's name, or the latest publisher's address.
+    pub source: String,
+    /// `live`, `waiting` or `ended`.
+    pub state: &'static str,
+    pub header: Option<&'a StreamHeader>,
+    pub input_state: &'static str,
+    pub input_bytes: u64,
+    pub input_reconnects: u64,
+    pub input_kbps: f64,
+    pub media_time_s: f64,
+    pub buffered_s: f64,
+    pub buffered_bytes: usize,
+    pub clusters_published: u64,
+    /// Viewers watching now (waiting ones included).
+    pub viewers: usize,
+    /// Keyframe skips of its current viewers.
+    pub keyframe_skips: u64,
+    /// Publisher counts of a push mount.
+    pub ingest: Option<&'a IngestCounters>,
 }
 
 /// Everything the admin views show, taken at one moment.
@@ -55,6 +89,8 @@ pub struct Snapshot<'a> {
     pub uptime_s: f64,
     pub clients: Vec<ClientInfo>,
     pub counters: &'a Counters,
+    /// Every mount, by path.
+    pub mounts: Vec<MountInfo<'a>>,
 }
 
 impl Snapshot<'_> {

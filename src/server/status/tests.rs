@@ -29,8 +29,10 @@ fn snapshot<'a>(header: Option<&'a StreamHeader>, counters: &'a Counters) -> Sna
             queue_bytes: 0,
             keyframe_skips: 0,
             user_agent: "t".into(),
+            mount: "/".into(),
         }],
         counters,
+        mounts: Vec::new(),
     }
 }
 

@@ -87,7 +87,10 @@ fn blocks_reach_a_live_viewer_before_their_cluster_is_complete() {
     let (h, clusters) = fixture("vp8_vorbis.webm");
     let video = h.video_track();
     let mut srv = Harness::start(Config {
-        flush: Duration::ZERO,
+        mount: MountOptions {
+            flush: Duration::ZERO,
+            ..MountOptions::default()
+        },
         ..Config::default()
     });
     srv.header(&h);
@@ -131,8 +134,11 @@ fn a_joiner_gets_the_ring_then_the_open_cluster_so_far_then_live_blocks() {
     let (h, clusters) = fixture("vp8_vorbis.webm");
     let video = h.video_track();
     let mut srv = Harness::start(Config {
-        buffer_ms: 1000,
-        burst_bytes: 0,
+        mount: MountOptions {
+            buffer_ms: 1000,
+            burst_bytes: 0,
+            ..MountOptions::default()
+        },
         ..Config::default()
     });
     srv.header(&h);
@@ -172,7 +178,10 @@ fn a_viewer_that_needs_a_keyframe_waits_for_the_open_clusters_first_video_block(
     let video = h.video_track();
     let key = clusters.iter().skip(1).position(|c| c.keyframe).unwrap() + 1;
     let mut srv = Harness::start(Config {
-        flush: Duration::ZERO,
+        mount: MountOptions {
+            flush: Duration::ZERO,
+            ..MountOptions::default()
+        },
         ..Config::default()
     });
     srv.header(&h);
