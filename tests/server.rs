@@ -463,7 +463,7 @@ fn http_input_reconnects_to_a_restarted_upstream() {
     assert!(
         relay
             .log()
-            .contains("clients continue at the next keyframe"),
+            .contains("viewers continue at the next keyframe"),
         "{}",
         relay.log()
     );

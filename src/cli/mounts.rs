@@ -72,6 +72,16 @@ pub fn check(cfg: &FileConfig, args: &Args) -> Result<(), Error> {
              or set password in its [[mount]] table (there is no default password)"
         )));
     }
+    if let Some(m) = cfg
+        .mounts
+        .iter()
+        .find(|m| m.source == SourceSpec::Push && m.settings.no_pace == Some(false))
+    {
+        return Err(Error::Usage(format!(
+            "mount {}: no_pace = false: a pushed stream is never paced (the encoder is live)",
+            m.path
+        )));
+    }
     let files = cfg.mounts.iter().any(|m| {
         matches!(&m.source, SourceSpec::Pull(i) if matches!(Input::parse(i), Ok(Input::File(_))))
     });

@@ -98,7 +98,8 @@ impl Server {
             .conns
             .iter()
             .filter(|(_, c)| matches!(c.phase, Phase::Request(_)))
-            .min_by_key(|(_, c)| c.since)
+            // Idle kept-alive connections go first, then the oldest.
+            .min_by_key(|(_, c)| (c.requests == 0 || c.request_started.is_some(), c.since))
             .map(|(k, _)| k);
         if let Some(key) = oldest {
             self.close(key, Reason::Evicted);

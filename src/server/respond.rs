@@ -225,14 +225,19 @@ impl Server {
 
     /// Answers a malformed request and closes.
     pub(super) fn reject(&mut self, key: usize, status: Status, now: Instant) {
-        if let Some(c) = self.conns.get(key) {
-            log::warn!(
-                "client {} sent a bad request: answered {}",
-                c.addr,
-                status.code()
-            );
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        log::warn!(
+            "client {} sent a bad request: answered {}",
+            c.addr,
+            status.code()
+        );
+        // Still counted as pending unless routing took it already.
+        if matches!(c.phase, Phase::Request(_)) {
+            c.phase = Phase::Closing;
+            self.pending -= 1;
         }
-        self.pending -= 1;
         self.counters.rejected_bad_request += 1;
         self.respond(key, status, now);
     }

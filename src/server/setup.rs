@@ -16,7 +16,9 @@ pub struct MountSetup {
     /// Where viewers find it: starts with `/` (checked by the caller, see
     /// [`config::check_path`](crate::config::check_path)).
     pub path: String,
+    /// Its settings (the command line's unless the mount says otherwise).
     pub options: MountOptions,
+    /// Where its stream comes from.
     pub source: MountSource,
 }
 

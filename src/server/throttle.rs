@@ -153,6 +153,7 @@ impl Throttle {
     }
 
     /// Addresses remembered now (for the status page and tests).
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }

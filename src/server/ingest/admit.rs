@@ -12,7 +12,7 @@ use super::super::client::Phase;
 use super::super::credentials::{self, Check};
 use super::super::http::{self, Method, Request, Status};
 use super::super::Server;
-use super::{IngestAuth, Publisher, Publishing, Sniff};
+use super::{IngestAuth, IngestCounters, Publisher, Publishing, Sniff};
 
 /// Why a push was refused, for the log and the counters.
 enum Refusal {
@@ -169,71 +169,66 @@ impl Server {
     fn refuse_push(&mut self, key: usize, req: &Request, ip: IpAddr, r: Refusal, now: Instant) {
         let path = &req.path;
         let m = self.mounts.at(path);
-        let counters = m
+        if let Some(c) = m
             .and_then(|m| self.mounts.get_mut(m))
             .and_then(|x| x.ingest_mut())
-            .map(|i| &mut i.counters);
-        let status = match r {
-            Refusal::Throttled => {
-                if let Some(c) = counters {
-                    c.refused_throttled += 1;
-                }
-                Status::TooManyRequests
-            }
-            Refusal::NoMount => Status::NotFound,
-            Refusal::NotPush => {
-                log::warn!("push to {path} from {ip} refused: it is not an ingest mount (403)");
-                Status::Forbidden
-            }
+            .map(|i| &mut i.counters)
+        {
+            count(c, &r);
+        }
+        let (status, why) = match r {
+            Refusal::Throttled => (Status::TooManyRequests, None),
+            Refusal::NoMount => (Status::NotFound, None),
+            Refusal::NotPush => (Status::Forbidden, Some("it is not an ingest mount")),
             Refusal::Challenge => {
-                if let Some(c) = counters {
-                    c.challenges += 1;
-                }
                 log::debug!("push to {path} from {ip} without credentials: challenged (401)");
-                Status::Unauthorized
+                (Status::Unauthorized, None)
             }
             Refusal::WrongCredentials => {
-                if let Some(c) = counters {
-                    c.refused_auth += 1;
-                }
-                let failure = self.throttle.failed(ip, now);
-                if let Some(held_back) = failure.log {
-                    let more = match held_back {
-                        0 => String::new(),
-                        n => format!(" ({n} more not logged)"),
-                    };
-                    log::warn!("push to {path} from {ip} refused: wrong credentials (401){more}");
-                }
-                if failure.blocked {
-                    log::warn!("source logins from {ip} blocked for 60 s after repeated failures (429)");
-                }
-                Status::Unauthorized
+                self.wrong_credentials(path, ip, now);
+                (Status::Unauthorized, None)
             }
-            Refusal::NotAllowed => {
-                if let Some(c) = counters {
-                    c.refused_auth += 1;
-                }
-                log::warn!("push to {path} from {ip} refused: address not in allow_from (403)");
-                Status::Forbidden
-            }
-            Refusal::Busy => {
-                if let Some(c) = counters {
-                    c.refused_busy += 1;
-                }
-                log::warn!("push to {path} from {ip} refused: another publisher is live (409)");
-                Status::Conflict
-            }
+            Refusal::NotAllowed => (Status::Forbidden, Some("address not in allow_from")),
+            Refusal::Busy => (Status::Conflict, Some("another publisher is live")),
             Refusal::BadOffset => {
-                if let Some(c) = counters {
-                    c.refused_range += 1;
-                }
-                log::warn!("push to {path} from {ip} refused: Content-Range does not continue the stream (416)");
                 if let Some(m) = m {
                     self.end_publisher(m, now);
                 }
-                Status::RangeNotSatisfiable
+                let why = "Content-Range does not continue the stream";
+                (Status::RangeNotSatisfiable, Some(why))
             }
         };
+        if let Some(why) = why {
+            log::warn!("push to {path} from {ip} refused: {why} ({})", status.code());
+        }
         self.respond(key, status, now);
+    }
+
+    /// Counts a failed login against `ip`, logs it (rate-limited), and
+    /// says when the address is blocked.
+    fn wrong_credentials(&mut self, path: &str, ip: IpAddr, now: Instant) {
+        let failure = self.throttle.failed(ip, now);
+        if let Some(held_back) = failure.log {
+            let more = match held_back {
+                0 => String::new(),
+                n => format!(" ({n} more not logged)"),
+            };
+            log::warn!("push to {path} from {ip} refused: wrong credentials (401){more}");
+        }
+        if failure.blocked {
+            log::warn!("source logins from {ip} blocked for 60 s after repeated failures (429)");
+        }
+    }
+}
+
+/// Counts a refusal on the mount it was for.
+fn count(c: &mut IngestCounters, r: &Refusal) {
+    match r {
+        Refusal::Throttled => c.refused_throttled += 1,
+        Refusal::Challenge => c.challenges += 1,
+        Refusal::WrongCredentials | Refusal::NotAllowed => c.refused_auth += 1,
+        Refusal::Busy => c.refused_busy += 1,
+        Refusal::BadOffset => c.refused_range += 1,
+        Refusal::NoMount | Refusal::NotPush => {}
     }
 }

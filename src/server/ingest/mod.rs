@@ -25,12 +25,18 @@ pub enum IngestAuth {
     /// HTTP Basic with these credentials, from these networks (empty:
     /// any).
     Basic {
+        /// The user name (Icecast's `source` unless the mount sets one).
         user: String,
+        /// Compared in constant time; never logged or printed.
         password: String,
+        /// Networks allowed to try (empty: any).
         allow_from: Vec<Cidr>,
     },
     /// No credentials; only from these networks.
-    Open { allow_from: Vec<Cidr> },
+    Open {
+        /// Networks allowed to push.
+        allow_from: Vec<Cidr>,
+    },
 }
 
 impl std::fmt::Debug for IngestAuth {

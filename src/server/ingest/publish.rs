@@ -26,10 +26,7 @@ impl Server {
     /// The publisher's socket is readable: reads until `WouldBlock`.
     pub(in crate::server) fn read_publisher(&mut self, key: usize, now: Instant) {
         let mut scratch = std::mem::take(&mut self.scratch);
-        loop {
-            let Some(c) = self.conns.get_mut(key) else {
-                break;
-            };
+        while let Some(c) = self.conns.get_mut(key) {
             if !matches!(c.phase, Phase::Publishing(_)) {
                 break;
             }
