@@ -50,7 +50,13 @@ impl Server {
                 let age = now.duration_since(c.since);
                 ClientInfo {
                     id,
-                    address: c.client_ip.to_string(),
+                    // The peer with its port, unless a trusted proxy
+                    // named the client: then the client's address.
+                    address: if c.client_ip == c.addr.ip() {
+                        c.addr.to_string()
+                    } else {
+                        c.client_ip.to_string()
+                    },
                     connected_since: crate::logging::utc(wall - age),
                     connected_s: age.as_secs_f64(),
                     bytes_sent: c.bytes_sent,
@@ -64,28 +70,16 @@ impl Server {
                 }
             })
             .collect();
-        let mounts: Vec<MountInfo<'_>> = self
-            .mounts
-            .sorted()
-            .into_iter()
-            .map(|(_, m)| self.mount_info(m))
-            .collect();
-        let first = mounts.first();
         Snapshot {
-            input: first.map_or("", |m| m.source_name),
-            header: first.and_then(|m| m.header),
-            input_state: first.map_or("waiting", |m| m.input_state),
-            input_bytes: first.map_or(0, |m| m.input_bytes),
-            input_reconnects: first.map_or(0, |m| m.input_reconnects),
-            input_kbps: first.map_or(0.0, |m| m.input_kbps),
-            media_time_s: first.map_or(0.0, |m| m.media_time_s),
-            buffered_s: first.map_or(0.0, |m| m.buffered_s),
-            buffered_bytes: first.map_or(0, |m| m.buffered_bytes),
-            clusters_published: first.map_or(0, |m| m.clusters_published),
             uptime_s: now.duration_since(self.started).as_secs_f64(),
             clients,
             counters: &self.counters,
-            mounts,
+            mounts: self
+                .mounts
+                .sorted()
+                .into_iter()
+                .map(|(_, m)| self.mount_info(m))
+                .collect(),
         }
     }
 
@@ -94,8 +88,8 @@ impl Server {
         let stats = &m.stream.input_stats;
         let (buffered, buffered_bytes) = publisher.buffered();
         let (kind, source) = match &m.source {
-            Source::Pulled => ("pull", m.options.input_name.clone()),
-            Source::Push(i) => ("push", i.peer.map_or(String::new(), |a| a.to_string())),
+            Source::Pulled => ("pull", Some(m.options.input_name.clone())),
+            Source::Push(i) => ("push", i.peer.map(|a| a.to_string())),
         };
         let keyframe_skips = m
             .viewers
@@ -105,7 +99,6 @@ impl Server {
         MountInfo {
             path: &m.path,
             kind,
-            source_name: &m.options.input_name,
             source,
             state: m.state().as_str(),
             header: publisher.header().map(|h| &**h),

@@ -2,7 +2,8 @@
 
 use std::fmt::Write;
 
-use super::{ClientInfo, Snapshot};
+use super::{ClientInfo, MountInfo, Snapshot};
+use crate::server::ingest::IngestCounters;
 
 /// Text safe inside HTML.
 pub(crate) fn h(s: &str) -> String {
@@ -34,58 +35,93 @@ const HEAD: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><meta htt
 
 /// `GET /status`: a small page a person can read.
 pub fn html(s: &Snapshot) -> String {
-    let mut o = String::with_capacity(2048 + 300 * s.clients.len());
+    let mut o = String::with_capacity(2048 + 1024 * s.mounts.len() + 300 * s.clients.len());
     o.push_str(HEAD);
-    let _ = write!(o, "<h1>mkvcast {}</h1>", h(env!("CARGO_PKG_VERSION")));
-    stream_table(&mut o, s);
+    let _ = write!(
+        o,
+        "<h1>mkvcast {}</h1><p>Up {:.0} s, {} mounts.</p>",
+        h(env!("CARGO_PKG_VERSION")),
+        s.uptime_s,
+        s.mounts.len()
+    );
+    for m in &s.mounts {
+        mount_table(&mut o, m);
+    }
     clients_table(&mut o, s);
     totals(&mut o, s);
     o
 }
 
-/// The input and the buffer, one (label, HTML) row each.
-fn stream_rows(s: &Snapshot) -> Vec<(&'static str, String)> {
+/// One mount's input and buffer, one (label, HTML) row each.
+fn mount_rows(m: &MountInfo) -> Vec<(&'static str, String)> {
     // An ended input is the state an operator must notice.
-    let state_class = if s.input_state == "ended" {
-        "warn"
-    } else {
-        "ok"
-    };
-    vec![
-        ("Input", h(s.input)),
+    let state_class = if m.state == "live" { "ok" } else { "warn" };
+    let mut rows = vec![
+        ("Kind", h(m.kind)),
+        (
+            "Source",
+            m.source.as_deref().map_or("no publisher yet".into(), h),
+        ),
         (
             "State",
-            format!("<span class=\"{state_class}\">{}</span>", h(s.input_state)),
+            format!(
+                "<span class=\"{state_class}\">{}</span> (input {})",
+                h(m.state),
+                h(m.input_state)
+            ),
         ),
         (
             "Format",
-            s.header.map_or("waiting for the stream".into(), |hd| {
+            m.header.map_or("waiting for the stream".into(), |hd| {
                 format!("{} ({})", h(&hd.doc_type), h(hd.content_type()))
             }),
         ),
         (
             "Tracks",
-            s.header
+            m.header
                 .map_or(String::new(), |hd| h(&hd.describe_tracks())),
         ),
-        ("Media time", format!("{:.1} s", s.media_time_s)),
-        ("Input bitrate", format!("{:.0} kbit/s", s.input_kbps)),
+        ("Media time", format!("{:.1} s", m.media_time_s)),
+        ("Input bitrate", format!("{:.0} kbit/s", m.input_kbps)),
         (
             "Buffered",
             format!(
                 "{:.1} s, {}",
-                s.buffered_s,
-                human_bytes(s.buffered_bytes as u64)
+                m.buffered_s,
+                human_bytes(m.buffered_bytes as u64)
             ),
         ),
-        ("Clusters published", s.clusters_published.to_string()),
-        ("Uptime", format!("{:.0} s", s.uptime_s)),
-    ]
+        ("Clusters published", m.clusters_published.to_string()),
+        ("Viewers", m.viewers.to_string()),
+        ("Keyframe skips", m.keyframe_skips.to_string()),
+    ];
+    if let Some(c) = m.ingest {
+        rows.push(("Publishers", ingest_counts(c)));
+    }
+    rows
 }
 
-fn stream_table(o: &mut String, s: &Snapshot) {
-    o.push_str("<h2>Stream</h2><table>");
-    for (k, v) in stream_rows(s) {
+/// A push mount's publisher counts, in one line.
+fn ingest_counts(c: &IngestCounters) -> String {
+    format!(
+        "{} connects, {} reconnects, {} challenges; refused: {} credentials, {} busy, \
+         {} not Matroska, {} throttled, {} bad offset; closed: {} over buffer, {} idle",
+        c.connects,
+        c.reconnects,
+        c.challenges,
+        c.refused_auth,
+        c.refused_busy,
+        c.refused_media,
+        c.refused_throttled,
+        c.refused_range,
+        c.closed_over_buffer,
+        c.closed_idle
+    )
+}
+
+fn mount_table(o: &mut String, m: &MountInfo) {
+    let _ = write!(o, "<h2>Mount {}</h2><table>", h(m.path));
+    for (k, v) in mount_rows(m) {
         let _ = write!(o, "<tr><th>{k}</th><td>{v}</td></tr>");
     }
     o.push_str("</table>");
@@ -94,15 +130,15 @@ fn stream_table(o: &mut String, s: &Snapshot) {
 fn clients_table(o: &mut String, s: &Snapshot) {
     let _ = write!(
         o,
-        "<h2>Clients ({})</h2><table><tr><th>ID</th><th>Address</th><th>Connected</th>\
-         <th>Sent</th><th>Queued</th><th>Keyframe skips</th><th>User agent</th></tr>",
+        "<h2>Clients ({})</h2><table id=\"clients\"><tr><th>ID</th><th>Mount</th>\
+         <th>Address</th><th>Connected</th><th>Sent</th><th>Queued</th><th>Keyframe skips</th><th>User agent</th></tr>",
         s.clients.len()
     );
     for c in &s.clients {
         client_row(o, c);
     }
     if s.clients.is_empty() {
-        o.push_str("<tr><td colspan=\"7\">no clients</td></tr>");
+        o.push_str("<tr><td colspan=\"8\">no clients</td></tr>");
     }
     o.push_str("</table>");
 }
@@ -110,9 +146,10 @@ fn clients_table(o: &mut String, s: &Snapshot) {
 fn client_row(o: &mut String, c: &ClientInfo) {
     let _ = write!(
         o,
-        "<tr><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{:.0} s</td><td class=\"n\">{}</td>\
+        "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{:.0} s</td><td class=\"n\">{}</td>\
          <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
         c.id,
+        h(&c.mount),
         h(&c.address),
         c.connected_s,
         human_bytes(c.bytes_sent),

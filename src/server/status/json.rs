@@ -6,8 +6,9 @@
 
 use serde::{Serialize, Serializer};
 
-use super::{ClientInfo, Snapshot};
+use super::{ClientInfo, MountInfo, Snapshot};
 use crate::matroska::header::{StreamHeader, TrackEntry};
+use crate::server::ingest::IngestCounters;
 
 /// `GET /status.json`.
 pub fn json(s: &Snapshot) -> String {
@@ -39,7 +40,7 @@ impl Serialize for Num {
 struct Status<'a> {
     version: &'static str,
     uptime_s: Num,
-    stream: Stream<'a>,
+    mounts: Vec<Mount<'a>>,
     clients: Vec<Client<'a>>,
     totals: Totals,
 }
@@ -49,19 +50,24 @@ impl<'a> Status<'a> {
         Status {
             version: env!("CARGO_PKG_VERSION"),
             uptime_s: Num(s.uptime_s),
-            stream: Stream::new(s),
+            mounts: s.mounts.iter().map(Mount::new).collect(),
             clients: s.clients.iter().map(Client::new).collect(),
             totals: Totals::new(s),
         }
     }
 }
 
-/// The input and the buffer. Before the stream header arrives the format
-/// keys are `null` and there are no tracks, so the key set stays the same.
+/// One mount: its input and its buffer. Every mount has the same keys:
+/// before the stream header arrives the format keys are `null` and there
+/// are no tracks; `source` is `null` until a push mount's first publisher,
+/// and `ingest` is `null` for a pulled mount.
 #[derive(Serialize)]
-struct Stream<'a> {
-    input: &'a str,
+struct Mount<'a> {
+    path: &'a str,
+    kind: &'static str,
+    source: Option<&'a str>,
     state: &'static str,
+    input_state: &'static str,
     doc_type: Option<&'a str>,
     content_type: Option<&'static str>,
     tracks: Vec<Track<'a>>,
@@ -72,24 +78,73 @@ struct Stream<'a> {
     clusters_published: u64,
     input_bytes: u64,
     input_reconnects: u64,
+    viewers: usize,
+    keyframe_skips: u64,
+    ingest: Option<Ingest>,
 }
 
-impl<'a> Stream<'a> {
-    fn new(s: &'a Snapshot) -> Self {
-        let header = s.header;
-        Stream {
-            input: s.input,
-            state: s.input_state,
+impl<'a> Mount<'a> {
+    fn new(m: &'a MountInfo) -> Self {
+        let header = m.header;
+        Mount {
+            path: m.path,
+            kind: m.kind,
+            source: m.source.as_deref(),
+            state: m.state,
+            input_state: m.input_state,
             doc_type: header.map(|h| h.doc_type.as_str()),
             content_type: header.map(StreamHeader::content_type),
             tracks: header.map_or(Vec::new(), |h| h.tracks.iter().map(Track::new).collect()),
-            media_time_s: Num(s.media_time_s),
-            input_kbps: Num(s.input_kbps),
-            buffered_s: Num(s.buffered_s),
-            buffered_bytes: s.buffered_bytes,
-            clusters_published: s.clusters_published,
-            input_bytes: s.input_bytes,
-            input_reconnects: s.input_reconnects,
+            media_time_s: Num(m.media_time_s),
+            input_kbps: Num(m.input_kbps),
+            buffered_s: Num(m.buffered_s),
+            buffered_bytes: m.buffered_bytes,
+            clusters_published: m.clusters_published,
+            input_bytes: m.input_bytes,
+            input_reconnects: m.input_reconnects,
+            viewers: m.viewers,
+            keyframe_skips: m.keyframe_skips,
+            ingest: m.ingest.map(Ingest::new),
+        }
+    }
+}
+
+/// A push mount's publisher counts since start.
+#[derive(Serialize)]
+struct Ingest {
+    connects: u64,
+    challenges: u64,
+    refusals: Refusals,
+    closed_over_buffer: u64,
+    closed_idle: u64,
+    reconnects: u64,
+}
+
+/// Pushes refused, by reason.
+#[derive(Serialize)]
+struct Refusals {
+    auth: u64,
+    busy: u64,
+    media: u64,
+    throttled: u64,
+    range: u64,
+}
+
+impl Ingest {
+    fn new(c: &IngestCounters) -> Self {
+        Ingest {
+            connects: c.connects,
+            challenges: c.challenges,
+            refusals: Refusals {
+                auth: c.refused_auth,
+                busy: c.refused_busy,
+                media: c.refused_media,
+                throttled: c.refused_throttled,
+                range: c.refused_range,
+            },
+            closed_over_buffer: c.closed_over_buffer,
+            closed_idle: c.closed_idle,
+            reconnects: c.reconnects,
         }
     }
 }
@@ -137,6 +192,8 @@ struct Client<'a> {
     queue_bytes: usize,
     keyframe_skips: u64,
     user_agent: &'a str,
+    /// The mount's path (empty once it left it).
+    mount: &'a str,
 }
 
 impl<'a> Client<'a> {
@@ -150,6 +207,7 @@ impl<'a> Client<'a> {
             queue_bytes: c.queue_bytes,
             keyframe_skips: c.keyframe_skips,
             user_agent: &c.user_agent,
+            mount: &c.mount,
         }
     }
 }

@@ -6,8 +6,8 @@ mod html;
 mod json;
 mod metrics;
 
-pub use html::html;
 pub(crate) use html::h;
+pub use html::html;
 pub use json::json;
 pub use metrics::metrics;
 
@@ -50,10 +50,9 @@ pub struct MountInfo<'a> {
     pub path: &'a str,
     /// `pull` or `push`.
     pub kind: &'static str,
-    /// The input's name (a file's name, a URL), for the one-input views.
-    pub source_name: &'a str,
-    /// The input's name, or the latest publisher's address.
-    pub source: String,
+    /// The input's name, or the latest publisher's address (`None` for a
+    /// push mount nobody has published to yet).
+    pub source: Option<String>,
     /// `live`, `waiting` or `ended`.
     pub state: &'static str,
     pub header: Option<&'a StreamHeader>,
@@ -76,16 +75,6 @@ pub struct MountInfo<'a> {
 /// Everything the admin views show, taken at one moment.
 #[derive(Debug)]
 pub struct Snapshot<'a> {
-    pub input: &'a str,
-    pub header: Option<&'a StreamHeader>,
-    pub input_state: &'static str,
-    pub input_bytes: u64,
-    pub input_reconnects: u64,
-    pub input_kbps: f64,
-    pub media_time_s: f64,
-    pub buffered_s: f64,
-    pub buffered_bytes: usize,
-    pub clusters_published: u64,
     pub uptime_s: f64,
     pub clients: Vec<ClientInfo>,
     pub counters: &'a Counters,
