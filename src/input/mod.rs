@@ -7,6 +7,7 @@ mod deliver;
 mod http;
 mod open;
 mod pacer;
+mod redirect;
 mod stats;
 
 use std::io::{self, Read};
