@@ -6,17 +6,19 @@
 //! the video ended starts its audio before the previous audio frame ended.
 
 use std::collections::HashMap;
-use std::io::Cursor;
+use std::io::{Cursor, Write};
 use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
 use matroska_demuxer::{Frame, MatroskaFile};
-use mkvcast::segmenter::{concat, segment_all};
+use mkvcast::matroska::header::StreamHeader;
+use mkvcast::segmenter::{concat, segment_all, Event};
 use mkvcast_testkit::fixture;
-use mkvcast_testkit::http::{open_get, read_response};
+use mkvcast_testkit::http::{get, open_get, read_response};
 use mkvcast_testkit::process::Mkvcast;
 use mkvcast_testkit::real::require_tool;
+use mkvcast_testkit::stream_check::StreamCheck;
 
 const FIXTURE: &str = "gst_vp8_vorbis.webm";
 /// The window of the largest-gap rule for frames without a duration.
@@ -291,4 +293,70 @@ fn ffmpeg_sees_each_stream_go_on_after_its_own_end_at_loop_points() {
             "stream {stream}: {loop_points} loop points"
         );
     }
+}
+
+/// `ffmpeg -c copy -f webm` of a fixture, as an encoder restarted on the
+/// same source would send it.
+fn ffmpeg_remux(name: &str) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            &fixture(name).to_string_lossy(),
+        ])
+        .args(["-c", "copy", "-f", "webm", "pipe:1"])
+        .output()
+        .expect("running ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn stream_header(bytes: &[u8]) -> StreamHeader {
+    let (events, _) = segment_all(bytes, 1 << 16).unwrap();
+    let header = events.into_iter().find_map(|e| match e {
+        Event::Header(h) => Some(h),
+        _ => None,
+    });
+    (*header.expect("a stream header")).clone()
+}
+
+/// Without `-fflags +bitexact` ffmpeg draws new TrackUIDs on every run:
+/// two runs of one remux differ in their Tracks bytes but are the same
+/// tracks, so viewers of the first go on into the second.
+#[test]
+fn two_ffmpeg_runs_of_one_file_are_the_same_tracks() {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let (a, b) = (ffmpeg_remux("vp9_opus.webm"), ffmpeg_remux("vp9_opus.webm"));
+    let (ha, hb) = (stream_header(&a), stream_header(&b));
+    assert_ne!(ha.tracks_element, hb.tracks_element, "random TrackUIDs");
+    assert_eq!(ha.tracks.len(), 2);
+    assert!(ha.tracks[1].codec_private.is_some(), "OpusHead");
+    assert!(ha.same_tracks(&hb));
+
+    let mut srv = Mkvcast::start_piped(&["-", "--no-pace"]);
+    let port = srv.port;
+    let viewer = thread::spawn(move || get(port, Duration::from_secs(30)));
+    assert!(srv.wait_log("waits for the stream", Duration::from_secs(5)));
+    let mut stdin = srv.child.stdin.take().unwrap();
+    stdin.write_all(&[a.clone(), b].concat()).unwrap();
+    drop(stdin);
+    let resp = viewer.join().unwrap();
+    assert!(srv.wait_exit(Duration::from_secs(10)).unwrap().success());
+    let log = srv.log();
+    assert!(log.contains("restarted with the same tracks"), "{log}");
+    assert!(!log.contains("changed tracks"), "{log}");
+    // One stream to the viewer: one header, both runs' frames.
+    let mut check = StreamCheck::new(200_000_000, false);
+    check.feed(&resp.body);
+    assert_eq!(check.error, None);
+    let one_run = Demuxed::read(&a).frames.len();
+    assert_eq!(Demuxed::read(&resp.body).frames.len(), 2 * one_run);
 }

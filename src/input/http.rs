@@ -1,123 +1,254 @@
-//! A minimal `http://` client for the input: one GET, a 200 answer with a
-//! plain (not chunked) body that is read until the upstream closes.
+//! The `http://` client of a pulled input, on ureq (no TLS, no content
+//! decoding): one GET, redirects followed here so that each target passes
+//! the same `http://`-only rule as the INPUT argument, and a 2xx body,
+//! plain or chunked, handed on as a `Read` while it arrives.
 
-use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{self, Read};
 use std::time::Duration;
 
+use ureq::config::Config;
+use ureq::http::{header, Response, StatusCode};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+};
+use ureq::{Agent, Body, BodyReader};
+
+use super::redirect::HttpUrl;
 use super::InputError;
 
 /// An `http://` upstream that sends nothing for this long is dropped and
 /// reconnected.
 const HTTP_STALL: Duration = Duration::from_secs(10);
-/// Time allowed to connect to each address of the upstream.
+/// Time allowed to connect to the upstream (all its addresses).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A response head larger than this is refused.
 const MAX_HEAD: usize = 64 << 10;
+/// Redirects followed before giving up: enough for a load balancer and a
+/// moved stream, few enough that a loop ends at once.
+pub(super) const MAX_REDIRECTS: usize = 5;
 
-/// GETs an `http://` stream and returns its body reader.
+/// GETs an `http://` stream, following redirects, and returns its body.
 pub(super) fn open_http(
     host: &str,
     port: u16,
     path: &str,
 ) -> Result<Box<dyn Read + Send>, InputError> {
-    let name = format!("{host}:{port}");
-    let mut stream = connect(host, port, &name)?;
-    send_request(&mut stream, host, port, path)?;
-    let (mut head, body_start) = read_head(&mut stream, &name)?;
-    let rest = head.split_off(body_start);
-    Ok(Box::new(io::Cursor::new(rest).chain(stream)))
-}
-
-/// Connects to the first address of `host` that answers.
-fn connect(host: &str, port: u16, name: &str) -> Result<TcpStream, InputError> {
-    let addrs = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| InputError::Open(name.to_string(), e))?;
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-    for a in addrs {
-        match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
-            Ok(s) => {
-                s.set_read_timeout(Some(HTTP_STALL))
-                    .map_err(InputError::Read)?;
-                return Ok(s);
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(InputError::Open(name.to_string(), last))
-}
-
-fn send_request(
-    stream: &mut TcpStream,
-    host: &str,
-    port: u16,
-    path: &str,
-) -> Result<(), InputError> {
-    let host_header = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
+    let agent = agent();
+    let mut url = HttpUrl {
+        host: host.to_string(),
+        port,
+        path: path.to_string(),
     };
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: mkvcast/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    stream.write_all(req.as_bytes()).map_err(InputError::Read)
-}
-
-/// Reads until the end of the response head and checks it; returns what
-/// was read and where the body starts in it.
-fn read_head(stream: &mut TcpStream, name: &str) -> Result<(Vec<u8>, usize), InputError> {
-    let mut head = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    loop {
-        let n = stream.read(&mut chunk).map_err(InputError::Read)?;
-        if n == 0 {
-            return Err(InputError::Http(format!(
-                "{name} closed before sending a response"
-            )));
-        }
-        head.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut resp = httparse::Response::new(&mut headers);
-        match resp.parse(&head) {
-            Ok(httparse::Status::Complete(len)) => {
-                check_head(&resp, name)?;
-                return Ok((head, len));
+    let start = url.text();
+    for _ in 0..=MAX_REDIRECTS {
+        let response = get(&agent, &url)?;
+        match redirect_location(&response, &url)? {
+            Some(location) => {
+                let next = url.follow(&location)?;
+                log::info!("input {}: redirected to {}", url.text(), next.text());
+                url = next;
             }
-            Ok(httparse::Status::Partial) if head.len() < MAX_HEAD => continue,
-            Ok(httparse::Status::Partial) => {
-                return Err(InputError::Http("response head too large".into()))
-            }
-            Err(e) => {
-                return Err(InputError::Http(format!(
-                    "malformed response from {name}: {e}"
-                )))
-            }
+            None => return body(response, &url),
         }
     }
+    Err(InputError::Http(format!(
+        "{start}: more than {MAX_REDIRECTS} redirects (the last to {})",
+        url.text()
+    )))
 }
 
-/// Accepts a 200 answer whose body is the stream itself.
-fn check_head(resp: &httparse::Response<'_, '_>, name: &str) -> Result<(), InputError> {
-    let code = resp.code.unwrap_or(0);
-    if code != 200 {
+/// One agent per open, without a connection pool, and proxies from the
+/// environment are ignored, as they always were.
+fn agent() -> Agent {
+    let config = Config::builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        // A redirect's connection may be closed by then (HTTP/1.0): open a
+        // new one for each request.
+        .max_idle_connections(0)
+        .max_idle_connections_per_host(0)
+        .proxy(None)
+        .user_agent(concat!("mkvcast/", env!("CARGO_PKG_VERSION")))
+        .accept("*/*")
+        // A stream is read as it comes: never ask for it compressed.
+        .accept_encoding("identity")
+        .max_response_header_size(MAX_HEAD)
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .build();
+    let connector = DefaultConnector::new().chain(StallLimit);
+    Agent::with_parts(config, connector, DefaultResolver::default())
+}
+
+fn get(agent: &Agent, url: &HttpUrl) -> Result<Response<Body>, InputError> {
+    let text = url.text();
+    agent.get(&text).call().map_err(|e| match e {
+        ureq::Error::Io(e) => InputError::Open(format!("{}:{}", url.host, url.port), e),
+        ureq::Error::Timeout(ureq::Timeout::Connect) => InputError::Open(
+            format!("{}:{}", url.host, url.port),
+            io::Error::new(io::ErrorKind::TimedOut, "connect timed out"),
+        ),
+        ureq::Error::Timeout(_) => InputError::Http(format!("{text}: {}", stalled())),
+        e => InputError::Http(format!("{text}: {e}")),
+    })
+}
+
+/// The `Location` of a redirect, `None` for a 2xx answer, an error for any
+/// other status.
+fn redirect_location(
+    response: &Response<Body>,
+    url: &HttpUrl,
+) -> Result<Option<String>, InputError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(None);
+    }
+    let redirect = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
+    if !redirect {
         return Err(InputError::Http(format!(
-            "{name} answered {code} {}",
-            resp.reason.unwrap_or("")
+            "{} answered {}",
+            url.text(),
+            status_text(status)
         )));
     }
-    let chunked = resp.headers.iter().any(|h| {
-        h.name.eq_ignore_ascii_case("transfer-encoding")
-            && String::from_utf8_lossy(h.value)
-                .to_ascii_lowercase()
-                .contains("chunked")
-    });
-    if chunked {
+    match response.headers().get(header::LOCATION).map(|v| v.to_str()) {
+        Some(Ok(location)) => Ok(Some(location.to_string())),
+        _ => Err(InputError::Http(format!(
+            "{} answered {} without a usable Location",
+            url.text(),
+            status_text(status)
+        ))),
+    }
+}
+
+fn status_text(status: StatusCode) -> String {
+    format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .trim_end()
+    .to_string()
+}
+
+/// The body of a 2xx answer, unless it is encoded (we asked for identity;
+/// a compressed stream cannot be segmented as it arrives).
+fn body(response: Response<Body>, url: &HttpUrl) -> Result<Box<dyn Read + Send>, InputError> {
+    let encoding = response
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string());
+    if let Some(e) = encoding.filter(|e| !e.eq_ignore_ascii_case("identity")) {
         return Err(InputError::Http(format!(
-            "{name} sends chunked transfer encoding, which is not supported"
+            "{} sends Content-Encoding {e:?}, which cannot be streamed",
+            url.text()
         )));
     }
-    Ok(())
+    Ok(Box::new(StallReader(response.into_body().into_reader())))
+}
+
+/// What a stall is called: ureq names the phase whose deadline the capped
+/// wait stood in for (often "global"), which would mislead.
+fn stalled() -> String {
+    format!("nothing received for {} s", HTTP_STALL.as_secs())
+}
+
+/// The body, with a stall reported as one.
+struct StallReader(BodyReader<'static>);
+
+impl Read for StallReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            let inner = e.get_ref().and_then(|x| x.downcast_ref::<ureq::Error>());
+            if matches!(inner, Some(ureq::Error::Timeout(_))) {
+                io::Error::new(io::ErrorKind::TimedOut, stalled())
+            } else {
+                e
+            }
+        })
+    }
+}
+
+/// Caps every wait of a connection at [`HTTP_STALL`]: ureq's own timeouts
+/// are deadlines for a whole phase (all of a body), so they cannot tell a
+/// stalled live upstream from a long one. A wait that runs out fails the
+/// read, and the input reconnects.
+#[derive(Debug)]
+struct StallLimit;
+
+impl Connector<Box<dyn Transport>> for StallLimit {
+    type Out = Stalling;
+
+    fn connect(
+        &self,
+        _: &ConnectionDetails,
+        chained: Option<Box<dyn Transport>>,
+    ) -> Result<Option<Stalling>, ureq::Error> {
+        Ok(chained.map(Stalling))
+    }
+}
+
+/// A connection whose waits [`StallLimit`] caps.
+#[derive(Debug)]
+struct Stalling(Box<dyn Transport>);
+
+/// `timeout`, or [`HTTP_STALL`] if that comes first (or there is none).
+fn capped(timeout: NextTimeout) -> NextTimeout {
+    NextTimeout {
+        after: timeout.after.min(HTTP_STALL.into()),
+        reason: timeout.reason,
+    }
+}
+
+impl Transport for Stalling {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.0.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.0.transmit_output(amount, capped(timeout))
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.0.await_input(capped(timeout))
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.0.is_open()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ureq::Timeout;
+
+    #[test]
+    fn waits_are_capped_at_the_stall_limit() {
+        let none = NextTimeout {
+            after: ureq::unversioned::transport::time::Duration::NotHappening,
+            reason: Timeout::RecvBody,
+        };
+        assert_eq!(*capped(none).after, HTTP_STALL);
+        assert_eq!(capped(none).reason, Timeout::RecvBody);
+        let short = NextTimeout {
+            after: Duration::from_secs(2).into(),
+            reason: Timeout::Connect,
+        };
+        assert_eq!(*capped(short).after, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn statuses_read_as_code_and_reason() {
+        assert_eq!(status_text(StatusCode::NOT_FOUND), "404 Not Found");
+        let odd = StatusCode::from_u16(599).map(status_text);
+        assert_eq!(odd.ok().as_deref(), Some("599"));
+    }
 }

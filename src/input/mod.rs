@@ -8,6 +8,7 @@ mod http;
 mod open;
 mod pacer;
 mod push;
+mod redirect;
 mod stats;
 
 use std::io::{self, Read};

@@ -96,11 +96,10 @@ impl Input {
         if arg == "-" {
             return Ok(Input::Stdin);
         }
-        let lower = arg.to_ascii_lowercase();
-        if let Some(rest) = lower.strip_prefix("http://").map(|_| &arg[7..]) {
-            return parse_http(arg, rest);
+        if has_http_scheme(arg) {
+            return parse_http_url(arg);
         }
-        if lower.contains("://") {
+        if arg.to_ascii_lowercase().contains("://") {
             return Err(InputError::UnsupportedUrl(arg.to_string()));
         }
         Ok(Input::File(PathBuf::from(arg)))
@@ -135,6 +134,20 @@ impl Input {
             Input::Stdin => Ok(Reader::Stream(Box::new(io::stdin()))),
             Input::Http { host, port, path } => open_http(host, *port, path).map(Reader::Stream),
         }
+    }
+}
+
+/// Whether `s` starts with `http://`, in any case.
+fn has_http_scheme(s: &str) -> bool {
+    s.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("http://"))
+}
+
+/// Splits an `http://` URL (the scheme in any case) into an [`Input::Http`].
+pub(super) fn parse_http_url(url: &str) -> Result<Input, InputError> {
+    match url.get(7..) {
+        Some(rest) if has_http_scheme(url) => parse_http(url, rest),
+        _ => Err(InputError::Http(format!("not an http:// URL: {url:?}"))),
     }
 }
 

@@ -42,6 +42,8 @@ pub const TRACK_NUMBER: u32 = 0xD7;
 pub const TRACK_TYPE: u32 = 0x83;
 /// CodecID, e.g. `V_VP8`.
 pub const CODEC_ID: u32 = 0x86;
+/// CodecPrivate: the decoder's setup (e.g. Vorbis headers, avcC).
+pub const CODEC_PRIVATE: u32 = 0x63A2;
 /// DefaultDuration: nanoseconds per frame.
 pub const DEFAULT_DURATION: u32 = 0x0023_E383;
 /// Video: the video settings of a TrackEntry.

@@ -1,5 +1,8 @@
 //! The stream's tracks: what serving needs from each TrackEntry (number,
-//! type, codec, picture size, channels, DefaultDuration).
+//! type, codec and its private data, picture size, audio format,
+//! DefaultDuration).
+
+use bytes::Bytes;
 
 use super::header::HeaderError;
 use super::ids;
@@ -79,6 +82,9 @@ pub struct TrackEntry {
     pub track_type: TrackType,
     /// CodecID, e.g. `V_VP9` or `A_OPUS`.
     pub codec_id: String,
+    /// CodecPrivate: what the decoder is set up with (Vorbis headers,
+    /// avcC, OpusHead...). A copy: the header is parsed once per stream.
+    pub codec_private: Option<Bytes>,
     /// Video PixelWidth.
     pub width: Option<u64>,
     /// Video PixelHeight.
@@ -92,6 +98,22 @@ pub struct TrackEntry {
 }
 
 impl TrackEntry {
+    /// Whether a player set up for `self` decodes `other` as it is: the
+    /// same TrackNumber, TrackType, CodecID, CodecPrivate, picture size,
+    /// sampling frequency and channels. TrackUID, Name, Language and the
+    /// like may differ (muxers draw new TrackUIDs on every start).
+    pub fn same_decoding_setup(&self, other: &TrackEntry) -> bool {
+        self.number == other.number
+            && self.track_type == other.track_type
+            && self.codec_id == other.codec_id
+            && self.codec_private == other.codec_private
+            && self.width == other.width
+            && self.height == other.height
+            && self.sampling_frequency.map(f64::to_bits)
+                == other.sampling_frequency.map(f64::to_bits)
+            && self.channels == other.channels
+    }
+
     /// A short human description, e.g. `VP8 640x360` or `Vorbis 2ch`.
     pub fn describe(&self) -> String {
         let codec = match self.codec_id.as_str() {
@@ -142,6 +164,7 @@ fn parse_track_entry(data: &[u8]) -> Result<TrackEntry, HeaderError> {
         number: 0,
         track_type: TrackType::Other(0),
         codec_id: String::new(),
+        codec_private: None,
         width: None,
         height: None,
         channels: None,
@@ -158,6 +181,7 @@ fn parse_track_entry(data: &[u8]) -> Result<TrackEntry, HeaderError> {
                     .map_err(|e| HeaderError::BadValue("CodecID", e))?
                     .to_string()
             }
+            ids::CODEC_PRIVATE => t.codec_private = Some(Bytes::copy_from_slice(c.data)),
             ids::DEFAULT_DURATION => t.default_duration_ns = Some(uint("DefaultDuration", c.data)?),
             ids::VIDEO => parse_video(c.data, &mut t)?,
             ids::AUDIO => parse_audio(c.data, &mut t)?,
@@ -208,6 +232,7 @@ mod tests {
             number: 1,
             track_type: TrackType::Video,
             codec_id: "V_VP8".into(),
+            codec_private: None,
             width: Some(640),
             height: Some(360),
             channels: None,
