@@ -98,8 +98,15 @@ fn apply_globals(args: &mut Args, g: &mkvcast::config::Globals) {
     macro_rules! set {
         ($($k:ident),*) => { $( if let Some(v) = g.$k.clone() { args.$k = v.into(); } )* };
     }
-    set!(max_clients_total, max_ingest_buffer_bytes, keepalive_timeout_ms,
-         request_timeout_ms, stall_timeout_ms, drain_timeout_ms, admin_listen);
+    set!(
+        max_clients_total,
+        max_ingest_buffer_bytes,
+        keepalive_timeout_ms,
+        request_timeout_ms,
+        stall_timeout_ms,
+        drain_timeout_ms,
+        admin_listen
+    );
     if g.max_clients_per_ip.is_some() {
         args.max_clients_per_ip = g.max_clients_per_ip;
     }
@@ -166,15 +173,29 @@ fn run_mounts(args: Args, cfg: FileConfig) -> Result<(), Error> {
     let config = server_config(&args, String::new());
     let shutdown = Shutdown::new(waker.clone());
     let default_mount = cfg.default_mount.clone();
-    let mut server = Server::with_mounts(poll, waker.clone(), listeners, setups, default_mount, config)
-        .map_err(Error::Listen)?;
+    let mut server = Server::with_mounts(
+        poll,
+        waker.clone(),
+        listeners,
+        setups,
+        default_mount,
+        config,
+    )
+    .map_err(Error::Listen)?;
     server.set_trusted_proxies(trusted);
     log::info!(
         "serving {} mounts: {}",
         cfg.mounts.len(),
-        cfg.mounts.iter().map(|m| m.path.as_str()).collect::<Vec<_>>().join(", ")
+        cfg.mounts
+            .iter()
+            .map(|m| m.path.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    let reload = args.config.is_some().then(|| signals::Reloader::new(args, cfg, server.control(), waker));
+    let reload = args
+        .config
+        .is_some()
+        .then(|| signals::Reloader::new(args, cfg, server.control(), waker));
     signals::handle(shutdown.clone(), reload).map_err(Error::Listen)?;
     finish(server.run(shutdown))
 }
@@ -185,4 +206,3 @@ fn finish(result: Result<(), Error>) -> Result<(), Error> {
     }
     result
 }
-

@@ -35,11 +35,15 @@ fn server() -> Mkvcast {
 #[test]
 fn chromium_navigating_to_the_root_gets_an_index_whose_first_video_plays() {
     let Some(mut b) = chromium::Browser::start() else {
-        assert!(!require_tool("chromium"), "chromium on PATH but not startable");
+        assert!(
+            !require_tool("chromium"),
+            "chromium on PATH but not startable"
+        );
         return;
     };
     let srv = server();
-    b.navigate(&format!("http://127.0.0.1:{}/", srv.port)).unwrap();
+    b.navigate(&format!("http://127.0.0.1:{}/", srv.port))
+        .unwrap();
     let mounts = b
         .eval("[...document.querySelectorAll('video')].map(v => v.dataset.mount).join(' ')")
         .unwrap();
@@ -51,10 +55,20 @@ fn chromium_navigating_to_the_root_gets_an_index_whose_first_video_plays() {
     let first = "document.querySelector('video')";
     b.eval(&format!("{first}.play().catch(() => 0)")).unwrap();
     sleep(Duration::from_secs(2));
-    let t0 = b.eval(&format!("{first}.currentTime")).unwrap().as_f64().unwrap();
+    let t0 = b
+        .eval(&format!("{first}.currentTime"))
+        .unwrap()
+        .as_f64()
+        .unwrap();
     sleep(Duration::from_secs(3));
-    let t1 = b.eval(&format!("{first}.currentTime")).unwrap().as_f64().unwrap();
-    let error = b.eval(&format!("{first}.error && {first}.error.message")).unwrap();
+    let t1 = b
+        .eval(&format!("{first}.currentTime"))
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    let error = b
+        .eval(&format!("{first}.error && {first}.error.message"))
+        .unwrap();
     assert!(error.is_null(), "video error: {error}");
     assert!(t1 - t0 >= 2.0, "currentTime went from {t0} to {t1}");
 }
@@ -74,16 +88,30 @@ fn browsers_get_pages_and_players_get_the_stream_at_the_same_urls() {
     let nav = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
     let page = ask("/", Some(nav));
     assert_eq!(page.status, 200);
-    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
     assert_eq!(page.header("vary").as_deref(), Some("Accept"));
     let player = ask("/a", Some(nav));
     let body = String::from_utf8_lossy(&player.body).into_owned();
-    assert!(body.contains("src=\"/a\"") && !body.contains("/b/live"), "{body}");
+    assert!(
+        body.contains("src=\"/a\"") && !body.contains("/b/live"),
+        "{body}"
+    );
     // ffplay/mpv/curl (*/*), GStreamer (no Accept), Firefox's <video>.
-    for accept in [Some("*/*"), None, Some("video/webm,video/ogg,video/*;q=0.9,*/*;q=0.5")] {
+    for accept in [
+        Some("*/*"),
+        None,
+        Some("video/webm,video/ogg,video/*;q=0.9,*/*;q=0.5"),
+    ] {
         let r = ask("/a", accept);
         assert_eq!(r.status, 200, "{accept:?}");
-        assert_eq!(r.header("content-type").as_deref(), Some("video/webm"), "{accept:?}");
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("video/webm"),
+            "{accept:?}"
+        );
     }
     // A media request to / with no mount there and no default_mount: 404.
     assert_eq!(ask("/", Some("*/*")).status, 404);

@@ -23,8 +23,10 @@ const PASSWORD: &str = "grace-test-pw";
 fn viewer(port: u16, limit: Duration) -> JoinHandle<(Vec<u8>, bool)> {
     thread::spawn(move || {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.write_all(b"GET /cam HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        s.write_all(b"GET /cam HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         let deadline = Instant::now() + limit;
         let mut out = Vec::new();
         let mut buf = [0u8; 65536];
@@ -64,7 +66,14 @@ fn push(port: u16, fixture: &str, seconds: u32) -> Child {
 fn packet_times(file: &TempFile) -> Vec<Vec<f64>> {
     let out = run_tool(
         "ffprobe",
-        &["-v", "error", "-show_entries", "packet=stream_index,dts_time", "-of", "csv=p=0"],
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=stream_index,dts_time",
+            "-of",
+            "csv=p=0",
+        ],
         file.path(),
     );
     assert!(out.status.success(), "ffprobe failed");
@@ -125,11 +134,17 @@ fn a_new_publisher_within_the_grace_time_continues_the_viewers_stream() {
         .output()
         .unwrap();
     let errors = String::from_utf8_lossy(&decoded.stderr).into_owned();
-    assert!(decoded.status.success() && errors.trim().is_empty(), "ffmpeg: {errors}");
+    assert!(
+        decoded.status.success() && errors.trim().is_empty(),
+        "ffmpeg: {errors}"
+    );
     let times = packet_times(&file);
     assert_eq!(times.len(), 2, "video and audio");
     for (i, t) in times.iter().enumerate() {
-        assert!(t.windows(2).all(|w| w[1] > w[0]), "stream {i} times do not strictly increase");
+        assert!(
+            t.windows(2).all(|w| w[1] > w[0]),
+            "stream {i} times do not strictly increase"
+        );
     }
     // Both publishers' media arrived: at least 3 s before and 4 s after.
     let span = times[0].last().unwrap() - times[0][0];
@@ -150,10 +165,17 @@ fn without_a_publisher_in_time_viewers_end_cleanly() {
     let (body, closed) = watch.join().unwrap();
     assert!(closed, "the viewer was not closed");
     let waited = ended.elapsed();
-    assert!(waited < Duration::from_secs(6), "closed {waited:?} after the publisher");
+    assert!(
+        waited < Duration::from_secs(6),
+        "closed {waited:?} after the publisher"
+    );
     let mut check = StreamCheck::new(3_000_000_000, false);
     check.feed(&body);
-    assert!(check.error.is_none() && check.clusters >= 1, "{:?}", check.error);
+    assert!(
+        check.error.is_none() && check.clusters >= 1,
+        "{:?}",
+        check.error
+    );
     // A new publisher after that starts a new stream for new viewers.
     let late = viewer(srv.port, Duration::from_secs(15));
     sleep(Duration::from_millis(300));
@@ -163,9 +185,20 @@ fn without_a_publisher_in_time_viewers_end_cleanly() {
     let file = TempFile::write("grace_late", "webm", &body);
     let probe = run_tool(
         "ffprobe",
-        &["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"],
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ],
         file.path(),
     );
     let codecs = String::from_utf8_lossy(&probe.stdout).into_owned();
-    assert_eq!(codecs.split_whitespace().collect::<Vec<_>>(), ["vp8", "vorbis"], "{codecs}");
+    assert_eq!(
+        codecs.split_whitespace().collect::<Vec<_>>(),
+        ["vp8", "vorbis"],
+        "{codecs}"
+    );
 }

@@ -28,7 +28,11 @@ struct Nginx {
 
 impl Nginx {
     fn start(upstream: u16) -> Nginx {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let dir = std::env::temp_dir().join(format!("mkvcast-nginx-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let d = dir.display();
@@ -79,7 +83,8 @@ fn viewer(port: u16, limit: Duration) -> thread::JoinHandle<Vec<u8>> {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.write_all(b"GET /cam HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n")
             .unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         let deadline = Instant::now() + limit;
         let mut out = Vec::new();
         let mut buf = [0u8; 65536];
@@ -100,7 +105,14 @@ fn ffmpeg_pushes_and_a_viewer_watches_through_nginx() {
         return;
     }
     let srv = Mkvcast::start_env(
-        &["--ingest", "/cam", "--trusted-proxy", "127.0.0.1/32", "--source-grace-ms", "1000"],
+        &[
+            "--ingest",
+            "/cam",
+            "--trusted-proxy",
+            "127.0.0.1/32",
+            "--source-grace-ms",
+            "1000",
+        ],
         &[("MKVCAST_SOURCE_PASSWORD", PASSWORD)],
     );
     let nginx = Nginx::start(srv.port);
@@ -108,7 +120,14 @@ fn ffmpeg_pushes_and_a_viewer_watches_through_nginx() {
     sleep(Duration::from_millis(300));
     let url = format!("http://source:{PASSWORD}@127.0.0.1:{}/cam", nginx.port);
     let mut push = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-re", "-i", "fixtures/vp9_opus.webm"])
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-re",
+            "-i",
+            "fixtures/vp9_opus.webm",
+        ])
         .args(["-c", "copy", "-f", "webm", "-method", "PUT", &url])
         .stderr(Stdio::piped())
         .spawn()
@@ -116,16 +135,30 @@ fn ffmpeg_pushes_and_a_viewer_watches_through_nginx() {
     sleep(Duration::from_secs(3));
     // While both stream: the viewer is listed by its forwarded address.
     let mut s = TcpStream::connect(("127.0.0.1", srv.admin_port)).unwrap();
-    s.write_all(b"GET /status.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let status = String::from_utf8_lossy(&read_response(&mut s, Duration::from_secs(5), usize::MAX).body).into_owned();
+    s.write_all(b"GET /status.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let status =
+        String::from_utf8_lossy(&read_response(&mut s, Duration::from_secs(5), usize::MAX).body)
+            .into_owned();
     assert!(status.contains("203.0.113.7"), "{status}");
     let mut err = String::new();
     let done = push.wait().unwrap();
-    push.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    push.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(done.success(), "ffmpeg through nginx: {done}: {err}");
     let out = watch.join().unwrap();
-    let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a response");
-    assert!(out.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&out[..end]));
+    let end = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response");
+    assert!(
+        out.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&out[..end])
+    );
     let body = &out[end + 4..];
     let mut check = StreamCheck::new(3_000_000_000, false);
     check.feed(body);
@@ -133,14 +166,34 @@ fn ffmpeg_pushes_and_a_viewer_watches_through_nginx() {
     let file = TempFile::write("nginx", "webm", body);
     let frames = run_tool(
         "ffprobe",
-        &["-v", "error", "-count_frames", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0"],
+        &[
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ],
         file.path(),
     );
     let text = String::from_utf8_lossy(&frames.stdout).into_owned();
     let source = run_tool(
         "ffprobe",
-        &["-v", "error", "-count_frames", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0"],
+        &[
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ],
         std::path::Path::new("fixtures/vp9_opus.webm"),
     );
-    assert_eq!(text, String::from_utf8_lossy(&source.stdout), "every frame through nginx");
+    assert_eq!(
+        text,
+        String::from_utf8_lossy(&source.stdout),
+        "every frame through nginx"
+    );
 }

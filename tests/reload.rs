@@ -16,14 +16,20 @@ use mkvcast_testkit::stream_check::StreamCheck;
 fn write_config(path: &std::path::Path, mounts: &[(&str, &str)]) {
     let mut text = String::from("# written by tests/reload.rs\n");
     for (p, input) in mounts {
-        text.push_str(&format!("[[mount]]\npath = \"{p}\"\ninput = \"{input}\"\nloop = true\n\n"));
+        text.push_str(&format!(
+            "[[mount]]\npath = \"{p}\"\ninput = \"{input}\"\nloop = true\n\n"
+        ));
     }
     std::fs::write(path, text).unwrap();
 }
 
 fn hup(srv: &Mkvcast) {
     let pid = srv.child.id().to_string();
-    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
 }
 
 /// Status of a GET of `path` (the first bytes only).
@@ -52,7 +58,13 @@ fn sighup_adds_and_removes_mounts_without_touching_other_viewers() {
     let dir = std::env::temp_dir().join(format!("mkvcast-reload-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("mounts.toml");
-    write_config(&file, &[("/keep", "fixtures/vp8_vorbis.webm"), ("/old", "fixtures/opus_only.webm")]);
+    write_config(
+        &file,
+        &[
+            ("/keep", "fixtures/vp8_vorbis.webm"),
+            ("/old", "fixtures/opus_only.webm"),
+        ],
+    );
     let srv = Mkvcast::start(&["--config", file.to_str().unwrap()]);
     until_status(srv.port, "/old", 200);
     // A viewer of /keep reads throughout.
@@ -61,7 +73,9 @@ fn sighup_adds_and_removes_mounts_without_touching_other_viewers() {
         let mut out = Vec::new();
         let mut buf = [0u8; 65536];
         let deadline = Instant::now() + Duration::from_secs(9);
-        viewer.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        viewer
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         while Instant::now() < deadline {
             match viewer.read(&mut buf) {
                 Ok(0) => break,
@@ -72,7 +86,13 @@ fn sighup_adds_and_removes_mounts_without_touching_other_viewers() {
         out
     });
     sleep(Duration::from_secs(2));
-    write_config(&file, &[("/keep", "fixtures/vp8_vorbis.webm"), ("/new", "fixtures/vp9_opus.webm")]);
+    write_config(
+        &file,
+        &[
+            ("/keep", "fixtures/vp8_vorbis.webm"),
+            ("/new", "fixtures/vp9_opus.webm"),
+        ],
+    );
     hup(&srv);
     until_status(srv.port, "/new", 200);
     until_status(srv.port, "/old", 404);
@@ -88,7 +108,11 @@ fn sighup_adds_and_removes_mounts_without_touching_other_viewers() {
     check.feed(&out[end + 4..]);
     assert!(check.error.is_none(), "/keep viewer: {:?}", check.error);
     // 9 s of reading, paced: most of it arrived, across both reloads.
-    assert!(check.media_span() > Duration::from_secs(6), "{:?}", check.media_span());
+    assert!(
+        check.media_span() > Duration::from_secs(6),
+        "{:?}",
+        check.media_span()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -154,4 +154,3 @@ pub struct Args {
     #[argh(switch, short = 'V')]
     pub version: bool,
 }
-

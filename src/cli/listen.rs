@@ -80,4 +80,3 @@ pub fn bind_all(listen: &[String], admin_listen: Option<&str>) -> Result<Listene
     }
     Ok(Listeners { stream, admin })
 }
-

@@ -42,7 +42,9 @@ pub fn plan(args: &Args) -> Result<Option<FileConfig>, Error> {
         mounts.push(MountSpec::pull(&path, &input));
     }
     for p in &args.ingest {
-        mounts.push(MountSpec::push(&config::ingest_arg(p).map_err(Error::Config)?));
+        mounts.push(MountSpec::push(
+            &config::ingest_arg(p).map_err(Error::Config)?,
+        ));
     }
     let cfg = FileConfig {
         mounts,
@@ -112,9 +114,12 @@ pub fn setup(
 ) -> Result<MountSetup, Error> {
     let (options, source) = match &spec.source {
         SourceSpec::Pull(arg) => {
-            let input = Input::parse(arg).map_err(|e| Error::Usage(format!("mount {}: {e}", spec.path)))?;
+            let input =
+                Input::parse(arg).map_err(|e| Error::Usage(format!("mount {}: {e}", spec.path)))?;
             let options = mount_options(spec, args, display_name(&input));
-            let reader = input.open().map_err(|e| Error::Mount(spec.path.clone(), e))?;
+            let reader = input
+                .open()
+                .map_err(|e| Error::Mount(spec.path.clone(), e))?;
             let looping = spec
                 .settings
                 .looping
@@ -122,7 +127,10 @@ pub fn setup(
             let input_options = InputOptions {
                 pace: !spec.no_pace(args.no_pace),
                 looping,
-                reconnect_timeout: ms(spec.settings.reconnect_timeout_ms.unwrap_or(args.reconnect_timeout_ms)),
+                reconnect_timeout: ms(spec
+                    .settings
+                    .reconnect_timeout_ms
+                    .unwrap_or(args.reconnect_timeout_ms)),
                 keep_attachments: options.keep_attachments,
                 forward_blocks: !hold_clusters(),
             };
@@ -143,7 +151,12 @@ pub fn setup(
 }
 
 /// Starts the input thread of a pulled stream; its events wake `waker`.
-pub fn start_input(input: Input, reader: Reader, options: InputOptions, waker: &Arc<Waker>) -> StreamInput {
+pub fn start_input(
+    input: Input,
+    reader: Reader,
+    options: InputOptions,
+    waker: &Arc<Waker>,
+) -> StreamInput {
     let (tx, rx) = mpsc::channel();
     let stats = Arc::new(InputStats::default());
     let name = input.name();
@@ -187,7 +200,9 @@ pub fn mount_options(spec: &MountSpec, args: &Args, input_name: String) -> Mount
         burst_bytes: s.burst_bytes.unwrap_or(base.burst_bytes),
         flush: s.flush_ms.map_or(base.flush, ms),
         client_queue_ms: s.client_queue_ms.unwrap_or(base.client_queue_ms),
-        source_idle_timeout: s.source_idle_timeout_ms.map_or(base.source_idle_timeout, ms),
+        source_idle_timeout: s
+            .source_idle_timeout_ms
+            .map_or(base.source_idle_timeout, ms),
         source_grace: s.source_grace_ms.map_or(base.source_grace, ms),
         source_wait: s
             .source_wait_ms
@@ -214,7 +229,9 @@ fn ingest_auth(spec: &MountSpec, cfg: &FileConfig, args: &Args) -> Result<Ingest
                 .clone()
                 .or_else(|| global_password(args))
                 .or_else(|| cfg.globals.source_password.clone())
-                .ok_or_else(|| Error::Usage(format!("ingest mount {} has no password", spec.path)))?;
+                .ok_or_else(|| {
+                    Error::Usage(format!("ingest mount {} has no password", spec.path))
+                })?;
             Ok(IngestAuth::Basic {
                 user: user.clone().unwrap_or_else(|| DEFAULT_SOURCE_USER.into()),
                 password,

@@ -38,7 +38,11 @@ impl Reloader {
         };
         let checked = config::load(file.as_ref())
             .map_err(|e| e.to_string())
-            .and_then(|c| mounts::check(&c, &self.args).map(|()| c).map_err(|e| e.to_string()));
+            .and_then(|c| {
+                mounts::check(&c, &self.args)
+                    .map(|()| c)
+                    .map_err(|e| e.to_string())
+            });
         let new = match checked {
             Ok(c) => c,
             Err(e) => return log::warn!("SIGHUP: {e}; keeping the running configuration"),
@@ -56,7 +60,12 @@ impl Reloader {
         let change = Reconfigure {
             keep: keep
                 .iter()
-                .map(|m| (m.path.clone(), mounts::mount_options(m, &self.args, self.name(m))))
+                .map(|m| {
+                    (
+                        m.path.clone(),
+                        mounts::mount_options(m, &self.args, self.name(m)),
+                    )
+                })
                 .collect(),
             replace: self.open_all(diff.restart.iter().chain(&again)),
             add: self.open_all(diff.add.iter()),
@@ -79,15 +88,15 @@ impl Reloader {
     /// Sets up each mount; one whose input cannot be opened is skipped.
     fn open_all<'a>(&self, specs: impl Iterator<Item = &'a MountSpec>) -> Vec<MountSetup> {
         specs
-            .filter_map(|spec| {
-                match mounts::setup(spec, &self.current, &self.args, &self.waker) {
+            .filter_map(
+                |spec| match mounts::setup(spec, &self.current, &self.args, &self.waker) {
                     Ok(s) => Some(s),
                     Err(e) => {
                         log::warn!("SIGHUP: {e}; mount {} skipped", spec.path);
                         None
                     }
-                }
-            })
+                },
+            )
             .collect()
     }
 

@@ -102,7 +102,8 @@ impl Publisher {
 
     /// New join rules (a reload): joiners from now on get them.
     pub fn set_burst(&mut self, buffer_ms: u64, burst_bytes: usize) {
-        self.ring.set_burst(Nanos::from_millis(buffer_ms), burst_bytes);
+        self.ring
+            .set_burst(Nanos::from_millis(buffer_ms), burst_bytes);
     }
 
     /// Bytes of the cluster being received (not in the ring yet).

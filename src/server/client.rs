@@ -166,7 +166,9 @@ impl Conn {
             if room == 0 {
                 return Io::Open;
             }
-            let buf = scratch.get_mut(..room.min(scratch.len())).unwrap_or(&mut []);
+            let buf = scratch
+                .get_mut(..room.min(scratch.len()))
+                .unwrap_or(&mut []);
             match self.stream.read(buf) {
                 Ok(0) => return Io::Closed,
                 Ok(n) => next.extend_from_slice(buf.get(..n).unwrap_or(&[])),

@@ -32,7 +32,9 @@ impl Server {
         match ev {
             InputEvent::Header(h) => self.new_header(m, h, now),
             InputEvent::Restart => self.restart(m),
-            InputEvent::ClusterStart { timestamp, start } => self.cluster_start(m, timestamp, start),
+            InputEvent::ClusterStart { timestamp, start } => {
+                self.cluster_start(m, timestamp, start)
+            }
             InputEvent::Block(b) => self.block(m, &b, now),
             InputEvent::ClusterEnd(c) => self.cluster_end(m, c, now),
             InputEvent::End(result) => self.input_ended(m, result, now),
@@ -48,7 +50,10 @@ impl Server {
         };
         if !single {
             match &result {
-                Ok(()) => log::info!("{}: input ended; new viewers get 503 until a reload", mount.path),
+                Ok(()) => log::info!(
+                    "{}: input ended; new viewers get 503 until a reload",
+                    mount.path
+                ),
                 Err(e) => log::warn!("{}: {e}; new viewers get 503 until a reload", mount.path),
             }
         }

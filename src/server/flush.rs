@@ -26,7 +26,13 @@ impl FlushQueue {
     /// Data was queued for `conn` (slab key `key`): schedule its write
     /// `interval` after its last one, unless one is scheduled already or
     /// the socket is full (a writable event then writes it).
-    pub(super) fn schedule(&mut self, key: usize, conn: &mut Conn, interval: Duration, now: Instant) {
+    pub(super) fn schedule(
+        &mut self,
+        key: usize,
+        conn: &mut Conn,
+        interval: Duration,
+        now: Instant,
+    ) {
         if conn.flush_due.is_some() || !conn.writable {
             return;
         }

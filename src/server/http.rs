@@ -293,7 +293,10 @@ pub fn short_response(status: Status, keep_alive: bool) -> Bytes {
     let length = if status == Status::NoContent {
         String::new()
     } else {
-        format!("Content-Type: text/plain\r\nContent-Length: {}\r\n", body.len())
+        format!(
+            "Content-Type: text/plain\r\nContent-Length: {}\r\n",
+            body.len()
+        )
     };
     let connection = if keep_alive { "keep-alive" } else { "close" };
     Bytes::from(format!(
@@ -335,7 +338,10 @@ mod tests {
             r.path
         };
         assert_eq!(path(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), "/");
-        assert_eq!(path(b"GET http://h:8080/live?x=1 HTTP/1.1\r\n\r\n"), "/live");
+        assert_eq!(
+            path(b"GET http://h:8080/live?x=1 HTTP/1.1\r\n\r\n"),
+            "/live"
+        );
         assert_eq!(path(b"GET http://h HTTP/1.1\r\n\r\n"), "/");
         assert_eq!(parse(b"GET / HTTP/1.1\r\nHost: x\r\n"), Parsed::Partial);
         assert_eq!(
@@ -375,12 +381,21 @@ mod tests {
         let r = complete(head);
         assert_eq!(r.method, Method::Put);
         assert_eq!(r.head_len, head.len() - 2);
-        assert_eq!(r.framing, Framing::Chunked, "chunked wins over Content-Length");
+        assert_eq!(
+            r.framing,
+            Framing::Chunked,
+            "chunked wins over Content-Length"
+        );
         assert!(r.expect_continue && !r.keep_alive && r.http11 && !r.wants_html);
         assert_eq!(r.authorization.as_deref(), Some(&b"Basic c291cmNlOnB3"[..]));
         let r = complete(b"SOURCE /cam HTTP/1.0\r\nContent-Length: 0\r\n\r\n");
-        assert_eq!((r.method, r.framing, r.keep_alive), (Method::Source, Framing::Length(0), false));
-        let r = complete(b"PUT /x HTTP/1.1\r\nContent-Length: 5\r\nContent-Range: bytes 100-104/*\r\n\r\n");
+        assert_eq!(
+            (r.method, r.framing, r.keep_alive),
+            (Method::Source, Framing::Length(0), false)
+        );
+        let r = complete(
+            b"PUT /x HTTP/1.1\r\nContent-Length: 5\r\nContent-Range: bytes 100-104/*\r\n\r\n",
+        );
         assert_eq!((r.range_start, r.keep_alive), (Some(100), true));
         let r = complete(b"PUT /x HTTP/1.1\r\n\r\n");
         assert_eq!(r.framing, Framing::UntilClose);
@@ -388,7 +403,10 @@ mod tests {
         assert_eq!((r.method, r.path.as_str()), (Method::Options, "*"));
         let r = complete(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nAccept: text/html\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n");
         assert!(r.keep_alive && !r.http11 && r.wants_html);
-        assert_eq!(r.forwarded_for, vec![b"1.2.3.4".to_vec(), b"10.0.0.1".to_vec()]);
+        assert_eq!(
+            r.forwarded_for,
+            vec![b"1.2.3.4".to_vec(), b"10.0.0.1".to_vec()]
+        );
         assert_eq!(
             parse(b"PUT /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
             Parsed::Reject(Status::NotImplemented)

@@ -11,7 +11,8 @@ use super::mount::Mount;
 use super::status::h;
 use super::Server;
 
-const STYLE: &str = "body{font:15px/1.4 system-ui,sans-serif;margin:2em;color:#222;background:#fafafa}\
+const STYLE: &str =
+    "body{font:15px/1.4 system-ui,sans-serif;margin:2em;color:#222;background:#fafafa}\
      section{margin:0 0 2em}video{max-width:100%;width:640px;background:#000}\
      h2{font-size:1.1em;margin:.2em 0}p{margin:.2em 0;color:#555}";
 
@@ -70,7 +71,9 @@ fn player(o: &mut String, path: &str, mount: Option<&Mount>) {
         let tracks = m
             .stream
             .header()
-            .map_or("waiting for the stream".to_string(), |hd| hd.describe_tracks());
+            .map_or("waiting for the stream".to_string(), |hd| {
+                hd.describe_tracks()
+            });
         format!("{}: {}", m.state().as_str(), tracks)
     });
     let _ = write!(

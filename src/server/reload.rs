@@ -4,8 +4,8 @@
 //! events. A kept mount keeps its source and viewers; a replaced or
 //! removed one ends its viewers after their queued data.
 
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::collections::BTreeSet;
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -90,7 +90,11 @@ impl Server {
 
     fn reconfigure(&mut self, change: Reconfigure) {
         let now = Instant::now();
-        for path in change.remove.iter().chain(change.replace.iter().map(|m| &m.path)) {
+        for path in change
+            .remove
+            .iter()
+            .chain(change.replace.iter().map(|m| &m.path))
+        {
             if let Some(m) = self.mounts.at(path) {
                 self.remove_mount(m, now);
             }

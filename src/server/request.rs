@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use super::client::Phase;
 use super::http::{self, Method, Parsed, Request, Status};
-use super::MAX_REQUESTS_PER_CONN;
 use super::respond::Reason;
 use super::slots::Refusal;
 use super::Server;
+use super::MAX_REQUESTS_PER_CONN;
 
 /// What reading from a connection still in its request phase found.
 enum Read {
@@ -117,7 +117,9 @@ impl Server {
         if req.path == "/favicon.ico" || crate::config::is_reserved(&req.path) {
             return self.send_short(key, Status::NotFound, keep, rest, now);
         }
-        if req.wants_html && (self.mounts.is_single() || req.path == "/" || self.mounts.at(&req.path).is_some()) {
+        if req.wants_html
+            && (self.mounts.is_single() || req.path == "/" || self.mounts.at(&req.path).is_some())
+        {
             return self.serve_page(key, &req.path, head_only, keep, rest, now);
         }
         let Some(m) = self.mounts.find(&req.path) else {
@@ -140,7 +142,11 @@ impl Server {
         if let Some(c) = self.conns.get_mut(key) {
             c.phase = Phase::Waiting { head_only };
         }
-        if self.mounts.get(m).is_some_and(|x| x.stream.header().is_some()) {
+        if self
+            .mounts
+            .get(m)
+            .is_some_and(|x| x.stream.header().is_some())
+        {
             self.start_response(key, head_only, now);
         } else {
             log::info!("client {key} waits for the stream to start");
@@ -203,4 +209,3 @@ impl Server {
         false
     }
 }
-

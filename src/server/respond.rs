@@ -142,7 +142,8 @@ impl Server {
             return;
         };
         let stream = &mount.stream;
-        let (Some(head), Some(header)) = (stream.response_head().cloned(), stream.header().cloned())
+        let (Some(head), Some(header)) =
+            (stream.response_head().cloned(), stream.header().cloned())
         else {
             return;
         };
@@ -180,7 +181,13 @@ impl Server {
         rest: Vec<u8>,
         now: Instant,
     ) {
-        self.send_response(key, http::short_response(status, keep_alive), keep_alive, rest, now);
+        self.send_response(
+            key,
+            http::short_response(status, keep_alive),
+            keep_alive,
+            rest,
+            now,
+        );
     }
 
     /// Queues one complete response; then the next request or the close.

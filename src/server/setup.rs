@@ -47,7 +47,12 @@ impl MountSetup {
                     forward_blocks: true,
                 };
                 let ingest = Ingest::new(auth, seg, stats);
-                Mount::new(self.path, stream, self.options, Source::Push(Box::new(ingest)))
+                Mount::new(
+                    self.path,
+                    stream,
+                    self.options,
+                    Source::Push(Box::new(ingest)),
+                )
             }
         }
     }

@@ -57,7 +57,12 @@ impl Stream {
     }
 
     /// A stream whose events the loop makes itself (an ingest mount).
-    pub fn pushed(name: String, stats: Arc<InputStats>, buffer_ms: u64, burst_bytes: usize) -> Self {
+    pub fn pushed(
+        name: String,
+        stats: Arc<InputStats>,
+        buffer_ms: u64,
+        burst_bytes: usize,
+    ) -> Self {
         Stream {
             events: None,
             publisher: Publisher::new(buffer_ms, burst_bytes, MAX_BUFFER_BYTES),

@@ -62,7 +62,9 @@ impl Server {
     fn request_expired(&self, c: &super::client::Conn, now: Instant) -> Option<Reason> {
         let timeout = self.config.request_timeout;
         match c.request_started {
-            _ if c.requests == 0 => (now.duration_since(c.since) > timeout).then_some(Reason::RequestTimeout),
+            _ if c.requests == 0 => {
+                (now.duration_since(c.since) > timeout).then_some(Reason::RequestTimeout)
+            }
             Some(t) => (now.duration_since(t) > timeout).then_some(Reason::RequestTimeout),
             None => (now.duration_since(c.since) > self.config.keepalive_timeout)
                 .then_some(Reason::KeepAliveIdle),

@@ -199,7 +199,10 @@ impl Server {
             }
         };
         if let Some(why) = why {
-            log::warn!("push to {path} from {ip} refused: {why} ({})", status.code());
+            log::warn!(
+                "push to {path} from {ip} refused: {why} ({})",
+                status.code()
+            );
         }
         self.respond(key, status, now);
     }

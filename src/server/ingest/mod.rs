@@ -178,8 +178,8 @@ impl Sniff {
         let data = data.get(..room.min(data.len())).unwrap_or(data);
         let mut window = self.tail.to_vec();
         window.extend_from_slice(data.get(..data.len().min(3)).unwrap_or(data));
-        let found = window.windows(4).any(|w| w == EBML_MAGIC)
-            || data.windows(4).any(|w| w == EBML_MAGIC);
+        let found =
+            window.windows(4).any(|w| w == EBML_MAGIC) || data.windows(4).any(|w| w == EBML_MAGIC);
         self.seen += data.len();
         if let Some(t) = data.len().checked_sub(3).and_then(|i| data.get(i..)) {
             self.tail.copy_from_slice(t);
@@ -187,7 +187,8 @@ impl Sniff {
             let mut all = self.tail.to_vec();
             all.extend_from_slice(data);
             let n = all.len();
-            self.tail.copy_from_slice(all.get(n - 3..).unwrap_or(&[0, 0, 0]));
+            self.tail
+                .copy_from_slice(all.get(n - 3..).unwrap_or(&[0, 0, 0]));
         }
         if found {
             Some(true)
@@ -211,7 +212,10 @@ mod tests {
             allow_from: Vec::new(),
         };
         let shown = format!("{auth:?}");
-        assert!(!shown.contains("hackme") && shown.contains("source"), "{shown}");
+        assert!(
+            !shown.contains("hackme") && shown.contains("source"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -222,7 +226,11 @@ mod tests {
             let mut s = Sniff::default();
             let (a, b) = body.split_at(split);
             let first = s.look(a);
-            let r = if first == Some(true) { first } else { s.look(b) };
+            let r = if first == Some(true) {
+                first
+            } else {
+                s.look(b)
+            };
             assert_eq!(r, Some(true), "split at {split}");
         }
         let mut s = Sniff::default();

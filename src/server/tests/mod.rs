@@ -335,8 +335,15 @@ fn malformed_requests_get_400_and_favicon_404() {
     )
     .unwrap();
     let all = String::from_utf8_lossy(&read_all(s)).into_owned();
-    assert_eq!(all.matches("HTTP/1.1 404 Not Found\r\n").count(), 2, "{all}");
-    assert!(all.contains("Connection: keep-alive\r\n") && all.ends_with("404 Not Found\n"), "{all}");
+    assert_eq!(
+        all.matches("HTTP/1.1 404 Not Found\r\n").count(),
+        2,
+        "{all}"
+    );
+    assert!(
+        all.contains("Connection: keep-alive\r\n") && all.ends_with("404 Not Found\n"),
+        "{all}"
+    );
     srv.send(InputEvent::End(Ok(())));
     assert!(srv.join().is_ok());
 }
