@@ -194,10 +194,16 @@ fn bad_methods_and_requests_get_4xx() {
         raw_request(srv.port, b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", t).status,
         400
     );
-    assert_eq!(
-        raw_request(srv.port, b"PUT / HTTP/1.1\r\n\r\n", t).status,
-        400
-    );
+    // The one-input form has no push mounts: push and OPTIONS are 400.
+    for req in [
+        &b"PUT / HTTP/1.1\r\n\r\n"[..],
+        b"PUT /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+        b"SOURCE / HTTP/1.0\r\n\r\n",
+        b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n",
+    ] {
+        let r = raw_request(srv.port, req, t);
+        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(req));
+    }
     assert_eq!(raw_request(srv.port, b"GET /\r\n\r\n", t).status, 400);
     let mut huge = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
     huge.resize(20_000, b'a');

@@ -99,7 +99,14 @@ impl Server {
         }
         match req.method {
             _ if self.mounts.is_single() && !matches!(req.method, Method::Get | Method::Head) => {
-                self.reject(key, Status::BadRequest, now);
+                // Not `reject`: that counts the request off `pending`
+                // again, which underflowed (a panic) for any PUT here.
+                log::warn!(
+                    "client {ip} sent {:?} to the one-input form: answered 400",
+                    req.method
+                );
+                self.counters.rejected_bad_request += 1;
+                self.respond(key, Status::BadRequest, now);
             }
             Method::Options => {
                 let keep = self.may_keep_alive(key, &req);

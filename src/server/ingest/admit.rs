@@ -55,6 +55,10 @@ impl Server {
         if !rest.is_empty() {
             self.publish_bytes(key, &rest, now);
         }
+        // The head was read only up to the head limit, so the socket may
+        // hold more of the body; readiness is edge-triggered, and a body
+        // sent whole would never raise another edge: read it now.
+        self.read_publisher(key, now);
     }
 
     /// Everything decided before any state changes: the mount key, or

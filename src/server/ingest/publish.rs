@@ -243,15 +243,27 @@ impl Server {
         ingest.input.end_publisher(&mut events);
         self.ingest_held = self.ingest_held.saturating_sub(ingest.held);
         ingest.held = 0;
-        ingest.publisher = Publisher::Gone { since: now };
+        // One that never sent a stream header (refused as not Matroska,
+        // or dropped at once) started nothing: viewers still wait for a
+        // first publisher, under `source_wait`, not the grace time.
+        let started = ingest.input.has_header();
+        ingest.publisher = if started {
+            Publisher::Gone { since: now }
+        } else {
+            Publisher::None
+        };
         for ev in events.drain(..) {
             self.input_event(m, ev);
         }
         self.ingest_events = events;
-        log::info!(
-            "{path}: publisher gone; viewers wait up to {} ms for the next",
-            grace.as_millis()
-        );
+        if started {
+            log::info!(
+                "{path}: publisher gone; viewers wait up to {} ms for the next",
+                grace.as_millis()
+            );
+        } else {
+            log::info!("{path}: publisher gone before a stream header; viewers wait for one");
+        }
     }
 
     fn names(&self, key: usize, m: usize) -> (String, String) {
