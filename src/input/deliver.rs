@@ -96,6 +96,12 @@ impl<C: Clock> Delivery<C> {
         }
     }
 
+    /// Drops the open cluster's unreleased blocks (a publisher closed for
+    /// holding too much): what went out stays, the rest is not sent.
+    pub(super) fn abandon(&mut self) {
+        self.open = None;
+    }
+
     /// When pacing, waits until the media sent so far has played out: the
     /// input counts as ended then.
     pub(super) fn wait_end(&mut self) {

@@ -56,6 +56,13 @@ impl PushInput {
         self.segmenter = Segmenter::with_options(self.options);
     }
 
+    /// The current publisher is dropped for holding too much: the element
+    /// and cluster it was sending are discarded, not delivered.
+    pub fn abandon_publisher(&mut self) {
+        self.delivery.abandon();
+        self.segmenter = Segmenter::with_options(self.options);
+    }
+
     /// Input bytes the segmenter holds (at most the element being read).
     pub fn buffered(&self) -> usize {
         self.segmenter.buffered()

@@ -106,6 +106,12 @@ impl Publisher {
             .set_burst(Nanos::from_millis(buffer_ms), burst_bytes);
     }
 
+    /// Forgets the cluster being received (its publisher was dropped):
+    /// it never joins the ring.
+    pub fn drop_open(&mut self) {
+        self.open = None;
+    }
+
     /// Bytes of the cluster being received (not in the ring yet).
     pub fn open_bytes(&self) -> usize {
         self.open.as_ref().map_or(0, OpenCluster::len)

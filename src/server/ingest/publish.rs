@@ -139,6 +139,12 @@ impl Server {
         let share = self.config.max_ingest_buffer_bytes / publishers;
         if held > share && self.ingest_held > self.config.max_ingest_buffer_bytes / 2 {
             ingest.counters.closed_over_buffer += 1;
+            // What it held is dropped, not kept through the grace time:
+            // the cap is on memory, and a cut cluster is no use to joiners.
+            ingest.input.abandon_publisher();
+            self.ingest_held = self.ingest_held.saturating_sub(held);
+            ingest.held = 0;
+            mount.stream.publisher.drop_open();
             return Outcome::Fail(
                 None,
                 format!(
