@@ -125,6 +125,17 @@ impl Server {
         if let Some(key) = publisher {
             self.close(key, Reason::Done);
         }
+        // HEADs waiting for the stream hold the key too: a later mount
+        // may reuse it.
+        let holders: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.mount == Some(m))
+            .map(|(k, _)| k)
+            .collect();
+        for key in holders {
+            self.close(key, Reason::Done);
+        }
         if let Some(mount) = self.mounts.remove(m) {
             mount.stream.input_stats.request_stop();
             self.control.set_ended(&mount.path, false);

@@ -55,20 +55,22 @@ impl Server {
         out
     }
 
-    /// Whether a connection reading a request is out of time: its first
-    /// request within the request timeout from the connect, later ones
-    /// from their first byte, and an idle kept-alive one after the
-    /// keep-alive timeout.
+    /// Whether a connection reading a request is out of time: a request
+    /// within the request timeout from its first byte (a new connection's
+    /// first from the connect, if it sends nothing), and an idle
+    /// kept-alive one after the keep-alive timeout.
     fn request_expired(&self, c: &super::client::Conn, now: Instant) -> Option<Reason> {
         let timeout = self.config.request_timeout;
-        match c.request_started {
-            _ if c.requests == 0 => {
-                (now.duration_since(c.since) > timeout).then_some(Reason::RequestTimeout)
-            }
-            Some(t) => (now.duration_since(t) > timeout).then_some(Reason::RequestTimeout),
-            None => (now.duration_since(c.since) > self.config.keepalive_timeout)
-                .then_some(Reason::KeepAliveIdle),
-        }
+        let (from, limit, reason) = match (c.request_started, c.requests) {
+            (Some(first_byte), _) => (first_byte, timeout, Reason::RequestTimeout),
+            (None, 0) => (c.since, timeout, Reason::RequestTimeout),
+            (None, _) => (
+                c.since,
+                self.config.keepalive_timeout,
+                Reason::KeepAliveIdle,
+            ),
+        };
+        (now.duration_since(from) > limit).then_some(reason)
     }
 
     /// A shutdown was asked for: stop accepting and let viewers take what

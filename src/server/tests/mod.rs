@@ -348,4 +348,5 @@ fn malformed_requests_get_400_and_favicon_404() {
     assert!(srv.join().is_ok());
 }
 
+mod keepalive;
 mod live;
