@@ -201,13 +201,12 @@ const INGEST_CAP: u64 = 256 << 20;
 /// its share (256 MiB / live publishers) while all together hold more
 /// than half the cap, so the clusters being received take at most about
 /// the cap (256 MiB, both the segmenter's bytes and the forwarded blocks
-/// counted). Outside the cap: a closed publisher's partial cluster goes
-/// out to its mount's ring (kept through the grace time), at most half its
-/// share when it was closed; with ~70 of 100 closed that sums to ~150 MiB.
-/// Plus the film, allocator slack and ~5 MiB at rest: 512 MiB. Measured
-/// (x86_64, glibc): ~420 MiB peak. A server that kept each cluster to its
-/// declared 60 MiB would need 6 GiB.
-const RSS_BOUND_KIB: u64 = 512 << 10;
+/// counted), and a closed publisher's partial cluster is dropped, not
+/// kept. Plus the film, allocator slack and ~5 MiB at rest: 384 MiB.
+/// Measured (x86_64, glibc): ~280 MiB peak (~420 MiB while closed
+/// publishers' clusters were still kept through the grace time). A server
+/// that kept each cluster to its declared 60 MiB would need 6 GiB.
+const RSS_BOUND_KIB: u64 = 384 << 10;
 
 fn element(id: u32, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
