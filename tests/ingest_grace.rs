@@ -6,12 +6,13 @@
 //! of it with zero errors. When no publisher comes in time, the viewer's
 //! connection ends cleanly.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::thread::{self, sleep, JoinHandle};
 use std::time::{Duration, Instant};
 
+use mkvcast_testkit::http::read_response;
 use mkvcast_testkit::process::Mkvcast;
 use mkvcast_testkit::real::{require_tools, run_tool, TempFile};
 use mkvcast_testkit::stream_check::StreamCheck;
@@ -25,28 +26,8 @@ fn viewer(port: u16, limit: Duration) -> JoinHandle<(Vec<u8>, bool)> {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.write_all(b"GET /cam HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let deadline = Instant::now() + limit;
-        let mut out = Vec::new();
-        let mut buf = [0u8; 65536];
-        let closed = loop {
-            if Instant::now() > deadline {
-                break false;
-            }
-            match s.read(&mut buf) {
-                Ok(0) => break true,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-                Err(_) => break true,
-            }
-        };
-        let body = match out.windows(4).position(|w| w == b"\r\n\r\n") {
-            Some(i) => out[i + 4..].to_vec(),
-            None => Vec::new(),
-        };
-        (body, closed)
+        let r = read_response(&mut s, limit, usize::MAX);
+        (r.body, r.closed.is_some())
     })
 }
 

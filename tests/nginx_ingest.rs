@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread::{self, sleep};
 use std::time::{Duration, Instant};
 
-use mkvcast_testkit::http::read_response;
+use mkvcast_testkit::http::{read_response, Response};
 use mkvcast_testkit::process::Mkvcast;
 use mkvcast_testkit::real::{require_tools, run_tool, TempFile};
 use mkvcast_testkit::stream_check::StreamCheck;
@@ -78,25 +78,13 @@ impl Drop for Nginx {
 
 /// A viewer through nginx, claiming to be 203.0.113.7 (nginx appends its
 /// own peer, 127.0.0.1, which the server trusts).
-fn viewer(port: u16, limit: Duration) -> thread::JoinHandle<Vec<u8>> {
+fn viewer(port: u16, limit: Duration) -> thread::JoinHandle<Response> {
     thread::spawn(move || {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         // HTTP/1.0: nginx then passes the body as it comes, not chunked.
         s.write_all(b"GET /cam HTTP/1.0\r\nHost: x\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n")
             .unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let deadline = Instant::now() + limit;
-        let mut out = Vec::new();
-        let mut buf = [0u8; 65536];
-        while Instant::now() < deadline {
-            match s.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(_) => {}
-            }
-        }
-        out
+        read_response(&mut s, limit, usize::MAX)
     })
 }
 
@@ -163,17 +151,9 @@ fn ffmpeg_pushes_and_a_viewer_watches_through_nginx() {
         .read_to_string(&mut err)
         .unwrap();
     assert!(done.success(), "ffmpeg through nginx: {done}: {err}");
-    let out = watch.join().unwrap();
-    let end = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response");
-    assert!(
-        out.starts_with(b"HTTP/1.1 200") || out.starts_with(b"HTTP/1.0 200"),
-        "{}",
-        String::from_utf8_lossy(&out[..end])
-    );
-    let body = &out[end + 4..];
+    let resp = watch.join().unwrap();
+    assert_eq!(resp.status, 200, "{}", resp.head);
+    let body = &resp.body[..];
     let mut check = StreamCheck::new(3_000_000_000, false);
     check.feed(body);
     assert!(check.error.is_none(), "{:?}", check.error);
