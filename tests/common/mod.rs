@@ -61,3 +61,4 @@ pub fn until_future_data<S: std::fmt::Debug>(
 
 pub mod chromium;
 pub mod firefox;
+pub mod push;

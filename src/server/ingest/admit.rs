@@ -169,6 +169,21 @@ impl Server {
         }
     }
 
+    /// A continuation at the wrong offset ends the paused stream of mount
+    /// `m`, if there is one. With no publisher there is nothing to end:
+    /// ending it anyway would start a grace time for viewers waiting for a
+    /// first publisher (and every stray continuation would restart it);
+    /// souphttpclientsink sends one per buffer once its first PUT is lost.
+    fn end_paused(&mut self, m: Option<usize>, now: Instant) {
+        let paused = m
+            .and_then(|m| self.mounts.get(m))
+            .and_then(|x| x.ingest())
+            .is_some_and(|i| matches!(i.publisher, Publisher::Paused { .. }));
+        if let (Some(m), true) = (m, paused) {
+            self.end_publisher(m, now);
+        }
+    }
+
     /// Answers a refused push, counts and logs it, and closes.
     fn refuse_push(&mut self, key: usize, req: &Request, ip: IpAddr, r: Refusal, now: Instant) {
         let path = &req.path;
@@ -195,9 +210,7 @@ impl Server {
             Refusal::NotAllowed => (Status::Forbidden, Some("address not in allow_from")),
             Refusal::Busy => (Status::Conflict, Some("another publisher is live")),
             Refusal::BadOffset => {
-                if let Some(m) = m {
-                    self.end_publisher(m, now);
-                }
+                self.end_paused(m, now);
                 let why = "Content-Range does not continue the stream";
                 (Status::RangeNotSatisfiable, Some(why))
             }
