@@ -154,6 +154,40 @@ fn ffmpeg_http_put_is_challenged_then_pushes_chunked_with_credentials() {
     assert_eq!(log_count(&srv, "connected (Put, Lavf/"), 1, "{}", srv.log());
 }
 
+#[test]
+fn ffmpeg_legacy_icecast_source_gets_its_200_and_pushes() {
+    if !require_tools(&["ffmpeg", "ffprobe", "timeout"]) {
+        return;
+    }
+    let srv = push_server();
+    let viewer = Viewer::waiting(&srv, "/cam");
+    // `-legacy_icecast 1`: Icecast's own SOURCE method, as old servers
+    // took it. ffmpeg never reads the `HTTP/1.0 200 OK` that SOURCE gets
+    // at once (libshout waits for it), so its close is a reset, and a
+    // reset discards what the server had not read yet: pushed unpaced,
+    // the tail of a whole file is lost that way (with Icecast too).
+    // Paced, as an encoder sends, nothing is waiting when it closes.
+    let url = format!("icecast://source:{PW}@127.0.0.1:{}/cam", srv.port);
+    let src = path_of("vp9_opus.webm");
+    let args = [
+        "-nostdin", "-v", "error", "-re", "-i", &src, "-c", "copy", "-f", "webm",
+    ];
+    let args = [
+        &args[..],
+        &["-legacy_icecast", "1", "-content_type", "video/webm", &url],
+    ]
+    .concat();
+    assert_pushed("ffmpeg", &run_bounded("ffmpeg", &args, 30), &srv);
+    let cap = viewer.capture();
+    assert_whole_push("ffmpeg-source", &cap, &fixture("vp9_opus.webm"), &srv);
+    assert_eq!(
+        log_count(&srv, "connected (Source, Lavf/"),
+        1,
+        "{}",
+        srv.log()
+    );
+}
+
 /// `gst-launch-1.0 -e` remuxing the fixture `name` (VP8/VP9 + Vorbis/Opus
 /// tracks `video_0`, `audio_0`) with `webmmux streamable=true` into
 /// `sink`; `audio` is what the audio branch needs between its queue and
