@@ -117,3 +117,28 @@ fn browsers_get_pages_and_players_get_the_stream_at_the_same_urls() {
     assert_eq!(ask("/", Some("*/*")).status, 404);
     assert_eq!(ask("/nope", Some("*/*")).status, 404);
 }
+
+#[test]
+fn a_media_request_to_the_root_gets_default_mount() {
+    let dir = std::env::temp_dir().join(format!("mkvcast-default-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("mounts.toml");
+    std::fs::write(
+        &file,
+        "default_mount = \"/b\"\n[[mount]]\npath = \"/a\"\ninput = \"fixtures/vp8_vorbis.webm\"\n\
+         [[mount]]\npath = \"/b\"\ninput = \"fixtures/opus_only.webm\"\n",
+    )
+    .unwrap();
+    let srv = Mkvcast::start(&["--config", file.to_str().unwrap()]);
+    let mut s = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n")
+        .unwrap();
+    let r = read_response(&mut s, Duration::from_secs(5), 8 << 10);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("audio/webm"),
+        "/b is audio only"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -245,11 +245,12 @@ fn origin_path(target: &str) -> String {
 }
 
 /// The head of a streaming response: no length, the body ends when the
-/// connection closes.
+/// connection closes. A stream URL answers browsers with a page, hence
+/// `Vary: Accept`.
 pub fn stream_head(content_type: &str) -> Bytes {
     Bytes::from(format!(
         "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nCache-Control: no-cache, no-store\r\n\
-         Access-Control-Allow-Origin: *\r\nConnection: close\r\nServer: mkvcast/{}\r\n\r\n",
+         Vary: Accept\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\nServer: mkvcast/{}\r\n\r\n",
         env!("CARGO_PKG_VERSION")
     ))
 }
