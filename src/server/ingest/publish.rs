@@ -56,12 +56,11 @@ impl Server {
             return;
         };
         let outcome = self.decode_into_mount(key, m, data, now);
-        let events = std::mem::take(&mut self.ingest_events);
-        for ev in events.iter().cloned() {
+        let mut events = std::mem::take(&mut self.ingest_events);
+        for ev in events.drain(..) {
             self.input_event(m, ev);
         }
         self.ingest_events = events;
-        self.ingest_events.clear();
         let outcome = match outcome {
             Outcome::More => self.check_buffer(m),
             other => other,
