@@ -241,6 +241,15 @@ impl Fragmenter {
                 block_samples(plan, block, out);
             }
         }
+        // A segment can only start decoding a video track at a sync
+        // sample: frames before it (a keyframe cluster whose keyframe
+        // block is unreadable) could not be shown.
+        for (plan, s) in self.plans.iter().zip(samples.iter_mut()) {
+            if plan.video {
+                let first_sync = s.iter().position(|s| s.sync).unwrap_or(s.len());
+                s.drain(..first_sync);
+            }
+        }
         if samples.iter().all(Vec::is_empty) {
             return None;
         }

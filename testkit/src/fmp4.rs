@@ -77,7 +77,9 @@ pub fn check_fmp4(init: &[u8], segments: &[Fragment<'_>]) -> Result<Vec<Track>, 
         let seq = check_segment(n, f.bytes, &mut tracks, &mut ends)
             .map_err(|e| format!("segment {n}: {e}"))?;
         if last_sequence.is_some_and(|l| seq <= l) {
-            return Err(format!("segment {n}: sequence {seq} after {last_sequence:?}"));
+            return Err(format!(
+                "segment {n}: sequence {seq} after {last_sequence:?}"
+            ));
         }
         last_sequence = Some(seq);
     }
@@ -97,16 +99,24 @@ fn check_segment(
     let (&[a, b, c, d], rest) = buf.split_first_chunk::<4>().ok_or("no mdat")?;
     let mdat_len = u32::from_be_bytes([a, b, c, d]) as usize;
     if rest.get(..4) != Some(b"mdat") || mdat_len != buf.len() {
-        return Err(format!("not one mdat to the end ({mdat_len} of {})", buf.len()));
+        return Err(format!(
+            "not one mdat to the end ({mdat_len} of {})",
+            buf.len()
+        ));
     }
     let mut covered = 0usize;
     for traf in &moof.traf {
         let id = traf.tfhd.track_id;
-        let track = tracks.iter_mut().find(|t| t.id == id).ok_or(format!("traf of unknown track {id}"))?;
+        let track = tracks
+            .iter_mut()
+            .find(|t| t.id == id)
+            .ok_or(format!("traf of unknown track {id}"))?;
         let tfdt = traf.tfdt.as_ref().ok_or("no tfdt")?.base_media_decode_time;
         if let Some(&end) = ends.get(&id) {
             if end != tfdt {
-                return Err(format!("track {id}: tfdt {tfdt}, previous segment ended at {end}"));
+                return Err(format!(
+                    "track {id}: tfdt {tfdt}, previous segment ended at {end}"
+                ));
             }
         }
         let mut dts = tfdt;
@@ -130,7 +140,10 @@ fn check_segment(
         ends.insert(id, dts);
     }
     if covered + 8 != mdat_len {
-        return Err(format!("samples cover {covered} of {} mdat bytes", mdat_len - 8));
+        return Err(format!(
+            "samples cover {covered} of {} mdat bytes",
+            mdat_len - 8
+        ));
     }
     Ok(moof.mfhd.sequence_number)
 }
@@ -140,7 +153,10 @@ fn sample(track: &Track, e: TrunEntry, dts: u64, segment: usize) -> Result<Sampl
     let sync = flags & 0x0001_0000 == 0;
     let first = track.samples.last().is_none_or(|s| s.segment != segment);
     if track.video && first && !sync {
-        return Err(format!("track {}: segment starts with a non-sync sample", track.id));
+        return Err(format!(
+            "track {}: segment starts with a non-sync sample",
+            track.id
+        ));
     }
     Ok(Sample {
         dts,
@@ -167,7 +183,10 @@ impl Remuxed {
     pub fn fragments(&self) -> Vec<Fragment<'_>> {
         self.segments
             .iter()
-            .map(|s| Fragment { bytes: &s.bytes, discontinuity: s.discontinuity })
+            .map(|s| Fragment {
+                bytes: &s.bytes,
+                discontinuity: s.discontinuity,
+            })
             .collect()
     }
 
@@ -197,8 +216,12 @@ pub fn remux_stream(data: &[u8], chunk: usize, segment_ns: u64) -> Result<Option
             _ => {}
         }
     }
-    let Some(header) = header else { return Ok(None) };
-    let Ok(mut fragmenter) = Fragmenter::new(&header) else { return Ok(None) };
+    let Some(header) = header else {
+        return Ok(None);
+    };
+    let Ok(mut fragmenter) = Fragmenter::new(&header) else {
+        return Ok(None);
+    };
     let mut out = Remuxed {
         init: fragmenter.init_segment().clone(),
         tracks: fragmenter.tracks(),
@@ -211,7 +234,9 @@ pub fn remux_stream(data: &[u8], chunk: usize, segment_ns: u64) -> Result<Option
     };
     let mut current: Vec<LiveCluster> = Vec::new();
     for c in clusters.into_iter().skip_while(|c| !c.keyframe) {
-        let due = current.first().is_some_and(|f| c.start.0.saturating_sub(f.start.0) >= segment_ns);
+        let due = current
+            .first()
+            .is_some_and(|f| c.start.0.saturating_sub(f.start.0) >= segment_ns);
         if c.keyframe && due {
             keep(fragmenter.push(&current), &mut out);
             current.clear();
@@ -233,7 +258,8 @@ pub struct SourceFrame {
 
 /// The frames of every track of a Matroska file, by TrackNumber.
 pub fn source_frames(data: &[u8]) -> HashMap<u64, Vec<SourceFrame>> {
-    let mut mkv = matroska_demuxer::MatroskaFile::open(std::io::Cursor::new(data)).expect("source parses");
+    let mut mkv =
+        matroska_demuxer::MatroskaFile::open(std::io::Cursor::new(data)).expect("source parses");
     let scale = mkv.info().timestamp_scale().get();
     let mut out: HashMap<u64, Vec<SourceFrame>> = HashMap::new();
     let mut frame = matroska_demuxer::Frame::default();
@@ -256,20 +282,34 @@ pub fn compare_with_source(
     source: &HashMap<u64, Vec<SourceFrame>>,
 ) -> Result<(), String> {
     for r in remuxed {
-        let track = checked.iter().find(|t| t.id == r.id).ok_or("track missing")?;
+        let track = checked
+            .iter()
+            .find(|t| t.id == r.id)
+            .ok_or("track missing")?;
         let frames = source.get(&r.number).map_or(&[][..], Vec::as_slice);
         if frames.len() != track.samples.len() {
-            return Err(format!("track {}: {} samples, source has {}", r.number, track.samples.len(), frames.len()));
+            return Err(format!(
+                "track {}: {} samples, source has {}",
+                r.number,
+                track.samples.len(),
+                frames.len()
+            ));
         }
         let mut previous = None;
         for (i, (s, f)) in track.samples.iter().zip(frames).enumerate() {
             if s.size as usize != f.size {
-                return Err(format!("track {} sample {i}: size {} != {}", r.number, s.size, f.size));
+                return Err(format!(
+                    "track {} sample {i}: size {} != {}",
+                    r.number, s.size, f.size
+                ));
             }
             let pts_ns = s.pts * 1_000_000_000 / i128::from(track.timescale);
             let laced = previous == Some(f.ns);
             if (!laced && pts_ns != i128::from(f.ns)) || (laced && pts_ns < i128::from(f.ns)) {
-                return Err(format!("track {} sample {i}: pts {pts_ns} ns, source {} ns", r.number, f.ns));
+                return Err(format!(
+                    "track {} sample {i}: pts {pts_ns} ns, source {} ns",
+                    r.number, f.ns
+                ));
             }
             previous = Some(f.ns);
         }
