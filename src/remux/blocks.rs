@@ -101,7 +101,7 @@ fn read_block(
 pub(crate) fn lace_ranges(flags: u8, data: &[u8]) -> Option<Vec<Range<usize>>> {
     let lacing = (flags >> 1) & 3;
     if lacing == 0 {
-        return Some(vec![0..data.len()]);
+        return Some(std::iter::once(0..data.len()).collect());
     }
     let (&count, rest) = data.split_first()?;
     let frames = usize::from(count) + 1;
@@ -183,4 +183,30 @@ fn vint_value(bytes: &[u8]) -> u64 {
         v = (v << 8) | u64::from(b);
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lacing_kinds_split_frames() {
+        let lens = |flags, data: &[u8]| {
+            lace_ranges(flags, data).map(|v| v.iter().map(|r| r.len()).collect::<Vec<_>>())
+        };
+        // No lacing: one frame of everything.
+        assert_eq!(lens(0x80, &[1, 2, 3]), Some(vec![3]));
+        // Xiph: 3 frames, sizes 256 (255+1) and 2, the last the rest (1).
+        let mut xiph = vec![2, 255, 1, 2];
+        xiph.extend([0u8; 259]);
+        assert_eq!(lens(0x02, &xiph), Some(vec![256, 2, 1]));
+        // Fixed: 2 frames of 3.
+        assert_eq!(lens(0x04, &[1, 0, 0, 0, 0, 0, 0]), Some(vec![3, 3]));
+        assert_eq!(lens(0x04, &[1, 0, 0, 0]), None, "not divisible");
+        // EBML: first 4 (0x84), then +1 (0xC0 = 64 − 63), last the rest 2.
+        let mut ebml = vec![2, 0x84, 0xC0];
+        ebml.extend([0u8; 11]);
+        assert_eq!(lens(0x06, &ebml), Some(vec![4, 5, 2]));
+        assert_eq!(lens(0x06, &[1, 0x90, 0]), None, "sizes past the data");
+    }
 }

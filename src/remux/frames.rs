@@ -62,10 +62,11 @@ pub(crate) fn codec_frame_samples(family: Family, frame: &[u8]) -> Option<u64> {
 pub(crate) fn opus_samples(packet: &[u8]) -> Option<u64> {
     let toc = *packet.first()?;
     let config = toc >> 3;
+    // SILK 10/20/40/60 ms, hybrid 10/20 ms, CELT 2.5/5/10/20 ms.
     let frame = match config {
-        0..=11 => [480, 960, 1920, 2880][usize::from(config % 4)],
-        12..=15 => [480, 960][usize::from(config % 2)],
-        _ => [120, 240, 480, 960][usize::from(config % 4)],
+        0..=11 => [480, 960, 1920, 2880].get(usize::from(config % 4)).copied()?,
+        12..=15 => 480 << (config % 2),
+        _ => 120 << (config % 4),
     };
     let count = match toc & 3 {
         0 => 1,
