@@ -64,7 +64,9 @@ pub(crate) fn opus_samples(packet: &[u8]) -> Option<u64> {
     let config = toc >> 3;
     // SILK 10/20/40/60 ms, hybrid 10/20 ms, CELT 2.5/5/10/20 ms.
     let frame = match config {
-        0..=11 => [480, 960, 1920, 2880].get(usize::from(config % 4)).copied()?,
+        0..=11 => [480, 960, 1920, 2880]
+            .get(usize::from(config % 4))
+            .copied()?,
         12..=15 => 480 << (config % 2),
         _ => 120 << (config % 4),
     };
