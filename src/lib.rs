@@ -28,6 +28,9 @@ pub mod input;
 pub mod logging;
 pub mod matroska;
 mod publisher;
+/// Matroska → fragmented MP4 (CMAF) remux: init and media segments from
+/// the stream header and served clusters, for segmented (HLS) output.
+pub mod remux;
 pub mod segmenter;
 pub mod server;
 pub mod time;

@@ -13,9 +13,11 @@ use mkvcast::internals::{header, ids};
 use mkvcast::segmenter::LiveCluster;
 
 mod chunked;
+mod remux;
 mod segmenter;
 
 pub use chunked::{check_chunked, run_chunked, Decoded};
+pub use remux::check_remux;
 pub use segmenter::{
     check_segmenter, chunk_sizes, run_segmenter, run_segmenter_with, Out, Outcome,
 };

@@ -16,10 +16,12 @@
 //!   workspace's other binaries;
 //! - [`real`]: gating and running real external clients (ffmpeg, ...);
 //! - [`fuzz`]: the checks the fuzz targets run, replayed by the test suite;
+//! - [`fmp4`]: the fragmented MP4 structural checker and remux driver;
 //! - [`forwarded`]: the invariants of blocks forwarded as they arrive, and
 //!   the stream a live viewer then gets.
 #![forbid(unsafe_code)]
 
+pub mod fmp4;
 pub mod forwarded;
 pub mod fuzz;
 pub mod http;
