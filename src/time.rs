@@ -34,7 +34,7 @@ impl Ticks {
     /// derived from an end time never lands before it).
     pub fn ceil_from(ns: Nanos, scale: u64) -> Ticks {
         let scale = scale.max(1);
-        Ticks(ns.0 / scale + u64::from(ns.0 % scale != 0))
+        Ticks(ns.0 / scale + u64::from(!ns.0.is_multiple_of(scale)))
     }
 }
 

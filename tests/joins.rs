@@ -347,7 +347,7 @@ fn with_no_burst_a_joiner_starts_at_the_newest_keyframe_even_inside_the_open_clu
             j.before_ms, j.racing_ms, j.first_ms, j.first_keyframe
         );
         j.check(round, &srv);
-        mid_cluster += u32::from(j.first_ms % 2000 != 0);
+        mid_cluster += u32::from(!j.first_ms.is_multiple_of(2000));
     }
     assert!(
         mid_cluster >= 2,
