@@ -155,7 +155,9 @@ fn run_single(args: Args) -> Result<(), Error> {
         keep_attachments: args.keep_attachments,
         forward_blocks: !mounts::hold_clusters(),
     };
-    let config = server_config(&args, mounts::display_name(&input));
+    let mut config = server_config(&args, mounts::display_name(&input));
+    // One stream: --max-clients is the limit, as before mounts existed.
+    config.max_clients_total = config.max_clients_total.max(args.max_clients);
     let stream = mounts::start_input(input, reader, options, &waker);
     let shutdown = Shutdown::new(waker.clone());
     let mut server = Server::new(poll, waker, listeners, stream, config).map_err(Error::Listen)?;

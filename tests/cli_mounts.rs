@@ -92,3 +92,32 @@ fn mount_forms_refuse_bad_starts_with_one_line() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_one_input_form_keeps_max_clients_above_the_total_default() {
+    use mkvcast_testkit::http::open_get;
+    use mkvcast_testkit::process::Mkvcast;
+    // 1100 > --max-clients-total's 1024: all are admitted with one INPUT.
+    let srv = Mkvcast::start(&[
+        "fixtures/vp8_vorbis.webm",
+        "--loop",
+        "--max-clients",
+        "1100",
+    ]);
+    let viewers: Vec<_> = (0..1030).map(|_| open_get(srv.port)).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let log = srv.log();
+        let connected = log.matches("connected: GET").count();
+        assert!(!log.contains("--max-clients-total"), "refused by the total");
+        if connected >= 1030 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{connected} connected"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    drop(viewers);
+}

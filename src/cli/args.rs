@@ -36,7 +36,8 @@ pub struct Args {
     #[argh(option)]
     pub config: Option<String>,
 
-    /// most viewers streaming at once over all mounts (default 1024)
+    /// most viewers streaming at once over all mounts (default 1024; with
+    /// one INPUT, at least --max-clients)
     #[argh(option, default = "1024")]
     pub max_clients_total: usize,
 
