@@ -159,7 +159,7 @@ rate_for() {
 
 SRV_PID="" SRC_PID="" URL=""
 CMD_RAW="target/release/examples/raw_sender --listen 127.0.0.1:PORT --file $FILE"
-CMD_MKVCAST="RUST_LOG=warn target/release/mkvcast $FILE --loop --max-clients 20000 --admin-listen off --listen 127.0.0.1:PORT"
+CMD_MKVCAST="RUST_LOG=warn target/release/mkvcast $FILE --loop --max-clients 20000 --admin-listen off --listen 127.0.0.1:PORT --max-clients-total 20000"
 CMD_FFMPEG="ffmpeg -re -stream_loop -1 -i $FILE -c copy -f webm -cluster_size_limit 8000000 -cluster_time_limit 5000 -content_type video/webm icecast://source:PASS@127.0.0.1:PORT/live.webm"
 
 # icecast_config DIR PORT: the Icecast2 configuration (shared with latency.sh).
@@ -178,10 +178,13 @@ start_server() { # NAME PORT TAG
         URL="http://127.0.0.1:$port/"
         ;;
     mkvcast | mkvcast-flush0 | mkvcast-flush50 | parent)
-        local bin=$MKVCAST extra=()
-        [[ $name == parent ]] && bin=$PARENT_BIN
-        [[ $name == mkvcast-flush0 ]] && extra=(--flush-ms 0)
-        [[ $name == mkvcast-flush50 ]] && extra=(--flush-ms 50)
+        # Since the mounts work, --max-clients is per mount and
+        # --max-clients-total (default 1024) caps all viewers; the parent
+        # commit knows only --max-clients.
+        local bin=$MKVCAST extra=(--max-clients-total 20000)
+        [[ $name == parent ]] && bin=$PARENT_BIN extra=()
+        [[ $name == mkvcast-flush0 ]] && extra+=(--flush-ms 0)
+        [[ $name == mkvcast-flush50 ]] && extra+=(--flush-ms 50)
         RUST_LOG=warn "$bin" "$FILE" --loop --max-clients 20000 --admin-listen off \
             --listen "127.0.0.1:$port" "${extra[@]}" \
             >"$TMP/$tag.server.log" 2>&1 &
@@ -477,7 +480,7 @@ $(if ((REPEAT > 1)); then echo "- Every client count ran $REPEAT times per serve
         $CMD_MKVCAST
 $(if [[ " $SERVERS " == *" mkvcast-flush"* || " $SERVERS " == *" parent "* ]]; then
     echo; echo '    with `--flush-ms 0` / `--flush-ms 50` added for *mkvcast --flush-ms 0 / 50*;'
-    echo "    *parent $PARENT_REV* is $PARENT_BIN with the same arguments."; fi)
+    echo "    *parent $PARENT_REV* is $PARENT_BIN with the same arguments but --max-clients-total (it has no such option)."; fi)
 
   - **Icecast2**: \`icecast2 -c icecast.xml\` (written to a temp dir:
     \`<clients>\` 20000, \`<sources>\` 2, \`<queue-size>\` 524288,

@@ -9,7 +9,10 @@
 //!   (`bench/soak.sh`, `tests/soak_short.rs`);
 //! - `lag`: one viewer that measures how long the server takes to pass
 //!   each block on (the delivery-lag spread after the join burst, p50/p95/
-//!   max; `mkvcast_testkit::lag`).
+//!   max; `mkvcast_testkit::lag`);
+//! - `push`: many light publishers (`PUT`, Basic credentials, chunked),
+//!   each sending a file paced by its Cluster timestamps, looped with
+//!   continuous timestamps (`bench/mounts.sh`).
 //!
 //! The modes share the connection pump ([`conn`]), the report helpers
 //! ([`report`]) and the stream validators (`mkvcast_testkit::walk` and
@@ -21,6 +24,7 @@
 mod conn;
 mod lag;
 mod load;
+mod push;
 mod report;
 mod soak;
 mod url;
@@ -31,7 +35,8 @@ use argh::FromArgs;
 
 /// Viewers for a live mkvcast stream (loopback only): `load` measures how
 /// many the server holds, `soak` keeps them for a long time with churn,
-/// `lag` measures how late one viewer gets each block.
+/// `lag` measures how late one viewer gets each block, `push` feeds push
+/// mounts.
 #[derive(FromArgs)]
 struct Cli {
     #[argh(subcommand)]
@@ -44,6 +49,7 @@ enum Mode {
     Load(load::Args),
     Soak(soak::Config),
     Lag(lag::Args),
+    Push(push::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,5 +58,6 @@ fn main() -> ExitCode {
         Mode::Load(args) => load::main(&args),
         Mode::Soak(cfg) => soak::main(&cfg),
         Mode::Lag(args) => lag::main(&args),
+        Mode::Push(args) => push::main(&args),
     }
 }

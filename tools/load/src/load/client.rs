@@ -23,10 +23,10 @@ pub enum Phase {
     Closed,
 }
 
-/// What all viewers share: the request, the read buffer and the totals
+/// What all viewers share: the requests (one per path), the read buffer and the totals
 /// the stall threshold depends on.
 pub struct Shared {
-    pub request: Vec<u8>,
+    pub requests: Vec<Vec<u8>>,
     pub read_buf: Vec<u8>,
     pub total_bytes: u64,
     /// From `--cluster-interval-ms`, when given.
@@ -68,6 +68,8 @@ impl Shared {
 /// One viewer: its socket and what it measured.
 pub struct Client {
     stream: Option<TcpStream>,
+    /// Which of `Shared::requests` this viewer sends.
+    pub path: usize,
     pub phase: Phase,
     started: Instant,
     head: Vec<u8>,
@@ -86,9 +88,10 @@ pub struct Client {
 }
 
 impl Client {
-    fn new(stream: Option<TcpStream>, started: Instant) -> Self {
+    fn new(stream: Option<TcpStream>, started: Instant, path: usize) -> Self {
         Client {
             stream,
+            path,
             phase: Phase::Connecting,
             started,
             head: Vec::new(),
@@ -109,22 +112,22 @@ impl Client {
     /// Starts one nonblocking connect. A failure to even start (EMFILE
     /// when the file limit is reached, for one) is recorded as a failed
     /// viewer.
-    pub fn open(clients: &mut Slab<Client>, poll: &Poll, addr: SocketAddr) {
+    pub fn open(clients: &mut Slab<Client>, poll: &Poll, addr: SocketAddr, path: usize) {
         let entry = clients.vacant_entry();
         let started = Instant::now();
         let mut stream = match conn::connect(addr, None) {
             Ok(s) => s,
             Err(e) => {
-                let mut c = Client::new(None, started);
+                let mut c = Client::new(None, started, path);
                 c.fail(format!("connect: {e}"));
                 entry.insert(c);
                 return;
             }
         };
         let mut client = match conn::register(poll.registry(), &mut stream, entry.key()) {
-            Ok(()) => Client::new(Some(stream), started),
+            Ok(()) => Client::new(Some(stream), started, path),
             Err(e) => {
-                let mut c = Client::new(None, started);
+                let mut c = Client::new(None, started, path);
                 c.fail(format!("register: {e}"));
                 c
             }
@@ -166,7 +169,8 @@ impl Client {
             }
         }
         if let Phase::Sending(mut done) = self.phase {
-            match conn::send(stream, &shared.request, &mut done) {
+            let request = shared.requests.get(self.path).map_or(&[][..], |r| &r[..]);
+            match conn::send(stream, request, &mut done) {
                 Ok(true) => self.phase = Phase::Head,
                 Ok(false) => {
                     self.phase = Phase::Sending(done);

@@ -27,9 +27,14 @@ use summary::{Summary, Window};
 #[derive(FromArgs)]
 #[argh(subcommand, name = "load")]
 pub struct Args {
-    /// stream URL: http://HOST[:PORT]/PATH with HOST 127.0.0.0/8, ::1 or localhost
+    /// stream URL: http://HOST[:PORT]/PATH with HOST 127.0.0.0/8, ::1 or
+    /// localhost; a `{i}` in it is replaced by 0..--paths, viewer k taking
+    /// path k % --paths (many mounts from one loop)
     #[argh(positional)]
     url: String,
+    /// how many URLs the `{i}` pattern gives (default 1; needs `{i}` above 1)
+    #[argh(option, default = "1")]
+    paths: usize,
     /// viewers to open (default 100)
     #[argh(option, default = "100")]
     clients: usize,
@@ -57,6 +62,8 @@ pub struct Args {
     strict: bool,
 }
 
+/// Most URLs one `{i}` pattern may give.
+const MAX_PATHS: usize = 10_000;
 /// Longest duration accepted: a load run is a measurement, not a service.
 const MAX_DURATION_S: f64 = 3600.0;
 /// A gap longer than the cluster interval plus this counts as a stall.
@@ -88,9 +95,9 @@ pub fn main(args: &Args) -> ExitCode {
     }
 }
 
-/// Checks the options; the target to connect to.
-fn check(args: &Args) -> Result<Target, String> {
-    let target = parse_url(&args.url)?;
+/// Checks the options; the targets to connect to, one per path.
+fn check(args: &Args) -> Result<Vec<Target>, String> {
+    let targets = expand_url(&args.url, args.paths)?;
     if args.clients == 0 || args.clients > args.max_clients {
         return Err(format!(
             "--clients must be 1..={} (--max-clients)",
@@ -106,13 +113,27 @@ fn check(args: &Args) -> Result<Target, String> {
     if args.read_buf == 0 || args.read_buf > 16 << 20 {
         return Err("--read-buf must be 1..=16777216".to_string());
     }
-    Ok(target)
+    Ok(targets)
+}
+
+/// The URLs of a `{i}` pattern (`{i}` = 0..n), or the one URL when it has
+/// none and n is 1.
+pub fn expand_url(url: &str, n: usize) -> Result<Vec<Target>, String> {
+    if !(1..=MAX_PATHS).contains(&n) {
+        return Err(format!("--paths must be 1..={MAX_PATHS}"));
+    }
+    if n > 1 && !url.contains("{i}") {
+        return Err("--paths above 1 needs {i} in the URL".to_string());
+    }
+    (0..n)
+        .map(|i| parse_url(&url.replace("{i}", &i.to_string())))
+        .collect()
 }
 
 /// A run in progress.
 struct Run<'a> {
     args: &'a Args,
-    target: Target,
+    targets: Vec<Target>,
     duration: Duration,
     shared: Shared,
     poll: Poll,
@@ -127,8 +148,8 @@ struct Run<'a> {
 /// Opens viewers at the ramp rate, runs them for the duration, and
 /// returns the summary.
 fn run(args: &Args) -> Result<Summary, String> {
-    let target = check(args)?;
-    let mut r = Run::new(args, target)?;
+    let targets = check(args)?;
+    let mut r = Run::new(args, targets)?;
     let mut events = Events::with_capacity(1024);
     while let Some(timeout) = r.turn(Instant::now()) {
         match r.poll.poll(&mut events, Some(timeout)) {
@@ -146,13 +167,17 @@ fn run(args: &Args) -> Result<Summary, String> {
 }
 
 impl<'a> Run<'a> {
-    fn new(args: &'a Args, target: Target) -> Result<Self, String> {
+    fn new(args: &'a Args, targets: Vec<Target>) -> Result<Self, String> {
         let shared = Shared {
-            request: format!(
-                "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: mkvcast-load\r\nAccept: */*\r\n\r\n",
-                target.path, target.host
-            )
-            .into_bytes(),
+            requests: (targets.iter())
+                .map(|t| {
+                    format!(
+                        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: mkvcast-load\r\nAccept: */*\r\n\r\n",
+                        t.path, t.host
+                    )
+                    .into_bytes()
+                })
+                .collect(),
             read_buf: vec![0; args.read_buf],
             total_bytes: 0,
             fixed_interval_ms: args.cluster_interval_ms,
@@ -163,7 +188,7 @@ impl<'a> Run<'a> {
         let start = shared.start;
         Ok(Run {
             args,
-            target,
+            targets,
             duration: Duration::from_secs_f64(args.duration),
             shared,
             poll: Poll::new().map_err(|e| format!("cannot create poll: {e}"))?,
@@ -181,7 +206,11 @@ impl<'a> Run<'a> {
         if self.clients.len() < args.clients {
             let due = ((now - self.start).as_secs_f64() * args.rate) as usize + 1;
             while self.clients.len() < due.min(args.clients) {
-                Client::open(&mut self.clients, &self.poll, self.target.addr);
+                let path = self.clients.len() % self.targets.len();
+                let addr = self.targets.get(path).map(|t| t.addr);
+                if let Some(addr) = addr {
+                    Client::open(&mut self.clients, &self.poll, addr, path);
+                }
             }
             if self.clients.len() == args.clients {
                 self.window = Some((Instant::now(), self.shared.total_bytes));
@@ -227,5 +256,24 @@ impl<'a> Run<'a> {
             bytes: self.shared.total_bytes - window_start_bytes,
         };
         Summary::new(self.args, &self.clients, &self.shared, window)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_url;
+
+    #[test]
+    fn a_pattern_gives_one_url_per_path() {
+        let t = expand_url("http://127.0.0.1:9/m{i}", 3).unwrap();
+        let paths: Vec<&str> = t.iter().map(|t| t.path.as_str()).collect();
+        assert_eq!(paths, ["/m0", "/m1", "/m2"]);
+        assert_eq!(
+            expand_url("http://127.0.0.1:9/live", 1).unwrap()[0].path,
+            "/live"
+        );
+        assert!(expand_url("http://127.0.0.1:9/live", 2).is_err());
+        assert!(expand_url("http://127.0.0.1:9/m{i}", 0).is_err());
+        assert!(expand_url("http://10.0.0.1/m{i}", 2).is_err());
     }
 }

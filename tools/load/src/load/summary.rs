@@ -37,6 +37,10 @@ pub struct Summary {
     invalid_reasons: Reasons,
     clusters_min: u64,
     clusters_avg: f64,
+    /// URLs of the `{i}` pattern, and the fewest / most viewers any of
+    /// them held (got a 200 from).
+    paths: usize,
+    path_connected: (usize, usize),
 }
 
 /// The measurement window of a run.
@@ -61,6 +65,17 @@ impl Summary {
             }
         }
         let clusters: Vec<u64> = connected.iter().map(|c| c.validator.clusters()).collect();
+        let paths = args.paths.max(1);
+        let mut per_path = vec![0usize; paths];
+        for c in &connected {
+            if let Some(n) = per_path.get_mut(c.path) {
+                *n += 1;
+            }
+        }
+        let path_connected = (
+            per_path.iter().copied().min().unwrap_or(0),
+            per_path.iter().copied().max().unwrap_or(0),
+        );
         Summary {
             url: args.url.clone(),
             attempted: clients.len(),
@@ -88,6 +103,8 @@ impl Summary {
             invalid_reasons,
             clusters_min: clusters.iter().copied().min().unwrap_or(0),
             clusters_avg: clusters.iter().sum::<u64>() as f64 / clusters.len().max(1) as f64,
+            paths,
+            path_connected,
         }
     }
 
@@ -118,6 +135,7 @@ impl Summary {
              invalid:       {inv} viewers\n\
              {ir}\
              clusters:      min {cmin}, avg {cavg:.1} per connected viewer\n\
+             paths:         {paths}, connected viewers per path min {pmin}, max {pmax}\n\
              result:        {ok}\n",
             url = self.url,
             att = self.attempted,
@@ -142,6 +160,9 @@ impl Summary {
             ir = self.invalid_reasons.text(),
             cmin = self.clusters_min,
             cavg = self.clusters_avg,
+            paths = self.paths,
+            pmin = self.path_connected.0,
+            pmax = self.path_connected.1,
             ok = if self.clean() { "clean" } else { "PROBLEMS" },
         )
     }
@@ -180,6 +201,9 @@ impl Summary {
             .raw("invalid_reasons", self.invalid_reasons.json())
             .raw("clusters_min", self.clusters_min)
             .fixed("clusters_avg", self.clusters_avg, 2)
+            .raw("paths", self.paths)
+            .raw("path_connected_min", self.path_connected.0)
+            .raw("path_connected_max", self.path_connected.1)
             .raw("clean", self.clean())
             .finish()
     }
