@@ -18,6 +18,7 @@ PORT=${PORT:-18931}
 SECS=${SECS:-25}
 WARMUP=${WARMUP:-10}
 LOG=$WORK/report.log
+: >"$LOG" # one summary per invocation, even when WORK is reused
 SRV=
 trap '[ -n "$SRV" ] && kill "$SRV" 2>/dev/null; true' EXIT
 echo "work dir: $WORK"
