@@ -72,24 +72,8 @@ LOAD=$ROOT/target/release/mkvcast-load
 # shellcheck source=bench/wait.sh
 source "$ROOT/bench/wait.sh"
 
-now() { date +%s.%N; }
-cpu_ticks() {
-    local s
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    s=${s##*) }
-    # shellcheck disable=SC2086
-    set -- $s
-    echo $((${12} + ${13}))
-}
-status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-sleep_until() { sleep "$(awk -v t="$1" -v n="$(now)" 'BEGIN { d = t - n; print (d > 0 ? d : 0) }')"; }
-# Interquartile mean of column 1 (as compare.sh; plain mean below 5 %).
-typical() {
-    sort -g "$1" | awk '{ v[NR] = $1; all += $1 }
-        END { if (!NR) { print -1; exit } if (all / NR < 5) { printf "%.1f\n", all / NR; exit }
-              lo = int(NR / 4) + 1; hi = NR - int(NR / 4)
-              for (i = lo; i <= hi; i++) s += v[i]; printf "%.1f\n", s / (hi - lo + 1) }'
-}
+# shellcheck source=bench/proc.sh
+source "$ROOT/bench/proc.sh"
 
 # config PULLED PUSHED: the TOML of the mounts.
 config() {
@@ -179,7 +163,7 @@ run_one() { # REP
         ($2 - a) / HZ / dt * 100, ($3 - b) / HZ / dt * 100, ($4 - c) / HZ / dt * 100 }
         { t = $1; a = $2; b = $3; c = $4 }' "$TMP/$tag.samples" >"$TMP/$tag.pct"
     local srv gen push srv_mean
-    srv=$(awk '{ print $1 }' "$TMP/$tag.pct" >"$TMP/c1"; typical "$TMP/c1")
+    srv=$(printf '%.1f' "$(typical 1 "$TMP/$tag.pct")")
     srv_mean=$(awk '{ s += $1 } END { printf "%.1f", NR ? s / NR : -1 }' "$TMP/$tag.pct")
     gen=$(awk '{ s += $2 } END { printf "%.1f", NR ? s / NR : -1 }' "$TMP/$tag.pct")
     push=$(awk '{ s += $3 } END { printf "%.1f", NR ? s / NR : -1 }' "$TMP/$tag.pct")
